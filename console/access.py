@@ -1,0 +1,106 @@
+"""Personas and the access gates of the console app.
+
+Personas are Django groups (dba, helpdesk, manager, auditor), filled by hand or from LDAP groups.
+Their permissions are defined here and synced after every migration. Views and API endpoints ask
+these gates; they never filter protected models themselves.
+"""
+
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404
+
+from console.models import AuditEntry, Job
+
+# Permissions per persona, "app_label.codename". Later issues extend these lists.
+PERSONAS: dict[str, list[str]] = {
+    "dba": [
+        "console.view_auditentry",
+        "console.export_auditentry",
+        "console.verify_auditentry",
+        "console.view_job",
+        "console.view_all_jobs",
+        "console.add_job",
+    ],
+    "helpdesk": ["console.view_job", "console.add_job"],
+    "manager": ["console.view_job"],
+    "auditor": [
+        "console.view_auditentry",
+        "console.export_auditentry",
+        "console.verify_auditentry",
+        "console.view_job",
+        "console.view_all_jobs",
+    ],
+}
+
+
+def sync_personas(**_kwargs) -> list[str]:
+    """Create the persona groups and set their permissions exactly; audit what changed."""
+    from console import audit
+
+    changes = []
+    with transaction.atomic():
+        for name, perms in PERSONAS.items():
+            group, _ = Group.objects.get_or_create(name=name)
+            wanted = set()
+            for perm in perms:
+                app_label, codename = perm.split(".")
+                wanted.update(
+                    Permission.objects.filter(
+                        content_type__app_label=app_label, codename=codename
+                    ).values_list("pk", flat=True)
+                )
+            current = set(group.permissions.values_list("pk", flat=True))
+            if wanted != current:
+                group.permissions.set(wanted)
+                changes.append(name)
+                audit.append(
+                    audit.AUTH_PERMISSIONS_CHANGED, source=AuditEntry.Source.SYSTEM,
+                    target=f"group:{name}", output=", ".join(sorted(perms)),
+                )
+    return changes
+
+
+def personas_of(user) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    names = {g.name for g in user.groups.all()}
+    if user.is_superuser:
+        names |= set(PERSONAS)
+    return names & set(PERSONAS)
+
+
+def personas_context(request) -> dict:
+    user = getattr(request, "user", None)
+    return {"personas": personas_of(user) if user is not None else set()}
+
+
+def require_perm(user, perm: str) -> None:
+    if not user.has_perm(perm):
+        raise PermissionDenied
+
+
+def can_view_audit(user) -> bool:
+    return user.has_perm("console.view_auditentry")
+
+
+def audit_entries_for_user(user):
+    """The audit entries `user` may read (all of them for auditors and DBAs; none otherwise)."""
+    require_perm(user, "console.view_auditentry")
+    return AuditEntry.objects.all()
+
+
+def jobs_for_user(user):
+    """Jobs `user` may see: every job with view_all_jobs, else only their own."""
+    require_perm(user, "console.view_job")
+    jobs = Job.objects.all()
+    if not user.has_perm("console.view_all_jobs"):
+        jobs = jobs.filter(user=user)
+    return jobs
+
+
+def get_job_for_user(user, pk: int) -> Job:
+    try:
+        return jobs_for_user(user).get(pk=pk)
+    except Job.DoesNotExist:
+        raise Http404("No such job") from None

@@ -1,0 +1,3 @@
+"""REST API of the console app. (Being written.)"""
+
+urlpatterns = []

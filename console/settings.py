@@ -1,0 +1,359 @@
+"""Settings of the console, read from environment variables.
+
+Every variable is documented in .env.example. A bad value stops start-up with an
+ImproperlyConfigured error naming the variable. Without any variable set the console runs with
+embedded defaults: SQLite and a filesystem Celery broker under var/, so `make run` works at once.
+"""
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    """A string variable; NAME_FILE, when set, names a file holding the value (for secrets)."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as e:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_name}: {e.strerror}") from e
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name}: expected true or false, got {value!r}")
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name}: must be at least {minimum}, got {number}")
+    return number
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    value = os.environ.get(name, default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def persistent_secret(path: Path) -> str:
+    """A random secret kept in var/ for the embedded development defaults."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+def persistent_fernet_key(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(Fernet.generate_key().decode())
+    return path.read_text().strip()
+
+
+def database_from_url(name: str, url: str) -> dict:
+    """Django's DATABASES entry for a postgres:// or sqlite:/// URL."""
+    parts = urlsplit(url)
+    options = dict(parse_qsl(parts.query))
+    if parts.scheme in ("postgres", "postgresql"):
+        if not parts.path.strip("/"):
+            raise ImproperlyConfigured(f"{name}: the URL names no database: {parts.scheme}://…")
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": unquote(parts.hostname or ""),
+            "PORT": str(parts.port or ""),
+            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {"application_name": "dbconsole", **options},
+        }
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if not path or path == "/":
+            raise ImproperlyConfigured(f"{name}: sqlite URL needs a path: sqlite:////abs/path.db")
+        return sqlite_database(Path(path))
+    raise ImproperlyConfigured(
+        f"{name}: unsupported scheme {parts.scheme!r}; use postgres:// or sqlite:///"
+    )
+
+
+def sqlite_database(path: Path) -> dict:
+    # IMMEDIATE transactions serialize writers, so the audit chain stays one chain on SQLite.
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    }
+
+
+VAR_DIR = Path(env_str("CONSOLE_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY") or ""
+if not SECRET_KEY:
+    if not DEBUG and not env_bool("CONSOLE_DEV_DEFAULTS", False):
+        raise ImproperlyConfigured("SECRET_KEY: must be set when DEBUG is off")
+    SECRET_KEY = persistent_secret(VAR_DIR / "django-secret-key")
+
+# Keys that encrypt the secrets of managed servers (MultiFernet: newest first).
+CONSOLE_SECRET_KEYS = [k.strip() for k in (env_str("CONSOLE_SECRET_KEYS") or "").split(",") if k]
+if not CONSOLE_SECRET_KEYS:
+    if not DEBUG and not env_bool("CONSOLE_DEV_DEFAULTS", False):
+        raise ImproperlyConfigured("CONSOLE_SECRET_KEYS: must be set when DEBUG is off")
+    CONSOLE_SECRET_KEYS = [persistent_fernet_key(VAR_DIR / "fernet.key")]
+for _key in CONSOLE_SECRET_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "CONSOLE_SECRET_KEYS: each key must be 32 url-safe base64-encoded bytes "
+            "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())')"
+        ) from None
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_celery_beat",
+    "axes",
+    "console",
+    "clusters",
+    "users",
+    "backups",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "console.urls"
+WSGI_APPLICATION = "console.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "console.access.personas_context",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": database_from_url("DATABASE_URL", DATABASE_URL)}
+else:
+    DATABASES = {"default": sqlite_database(VAR_DIR / "console.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in: local accounts, LDAP, rate limiting -------------------------------------------
+LDAP_SERVER_URI = env_str("LDAP_SERVER_URI", "")
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend"]
+if LDAP_SERVER_URI:
+    import ldap
+    from django_auth_ldap.config import (
+        GroupOfNamesType,
+        GroupOfUniqueNamesType,
+        LDAPSearch,
+        PosixGroupType,
+    )
+
+    AUTHENTICATION_BACKENDS.append("console.auth.ConsoleLDAPBackend")
+    AUTH_LDAP_SERVER_URI = LDAP_SERVER_URI
+    AUTH_LDAP_START_TLS = env_bool("LDAP_START_TLS", False)
+    AUTH_LDAP_BIND_DN = env_str("LDAP_BIND_DN", "")
+    AUTH_LDAP_BIND_PASSWORD = env_str("LDAP_BIND_PASSWORD", "")
+    AUTH_LDAP_CONNECTION_OPTIONS = {
+        ldap.OPT_NETWORK_TIMEOUT: env_int("LDAP_TIMEOUT", 5, minimum=1),
+        ldap.OPT_TIMEOUT: env_int("LDAP_TIMEOUT", 5, minimum=1),
+        ldap.OPT_REFERRALS: 0,
+    }
+    _user_base = env_str("LDAP_USER_BASE_DN", "")
+    if not _user_base:
+        raise ImproperlyConfigured("LDAP_USER_BASE_DN: must be set when LDAP_SERVER_URI is set")
+    AUTH_LDAP_USER_SEARCH = LDAPSearch(
+        _user_base, ldap.SCOPE_SUBTREE, env_str("LDAP_USER_FILTER", "(uid=%(user)s)")
+    )
+    AUTH_LDAP_USER_ATTR_MAP = {"first_name": "givenName", "last_name": "sn", "email": "mail"}
+    _group_base = env_str("LDAP_GROUP_BASE_DN", "")
+    if not _group_base:
+        raise ImproperlyConfigured("LDAP_GROUP_BASE_DN: must be set when LDAP_SERVER_URI is set")
+    _group_types = {
+        "groupOfNames": (GroupOfNamesType, "(objectClass=groupOfNames)"),
+        "groupOfUniqueNames": (GroupOfUniqueNamesType, "(objectClass=groupOfUniqueNames)"),
+        "posixGroup": (PosixGroupType, "(objectClass=posixGroup)"),
+    }
+    _group_type_name = env_str("LDAP_GROUP_TYPE", "groupOfNames")
+    if _group_type_name not in _group_types:
+        raise ImproperlyConfigured(
+            f"LDAP_GROUP_TYPE: expected one of {', '.join(_group_types)}, got {_group_type_name!r}"
+        )
+    _group_cls, _group_filter = _group_types[_group_type_name]
+    AUTH_LDAP_GROUP_SEARCH = LDAPSearch(_group_base, ldap.SCOPE_SUBTREE, _group_filter)
+    AUTH_LDAP_GROUP_TYPE = _group_cls()
+    AUTH_LDAP_ALWAYS_UPDATE_USER = True
+    AUTH_LDAP_CACHE_TIMEOUT = 0
+    # LDAP group DN of each persona; by default cn=<persona> under the group base.
+    LDAP_PERSONA_GROUPS = {
+        persona: env_str(f"LDAP_GROUP_{persona.upper()}", f"cn={persona},{_group_base}")
+        for persona in ("dba", "helpdesk", "manager", "auditor")
+    }
+AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
+
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "console.auth.locked_out"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# --- Session, CSRF and HTTPS ------------------------------------------------------------------
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+HTTPS = env_bool("HTTPS", False)
+if HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
+if CELERY_BROKER_URL.split(":", 1)[0] not in ("redis", "rediss", "filesystem", "memory"):
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_URL: unsupported scheme in {CELERY_BROKER_URL.split(':', 1)[0]!r}; "
+        "use redis:// or leave it unset for the embedded filesystem broker"
+    )
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60)}
+)
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+CELERY_TASK_IGNORE_RESULT = True  # a Job row holds each result
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "console.reap_jobs": {"task": "console.reap_jobs", "schedule": 60.0},
+}
+JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 15, minimum=1)
+JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 120, minimum=5)
+
+# --- Executor ---------------------------------------------------------------------------------
+EXECUTOR_CONNECT_TIMEOUT = env_int("EXECUTOR_CONNECT_TIMEOUT", 10, minimum=1)
+EXECUTOR_COMMAND_TIMEOUT = env_int("EXECUTOR_COMMAND_TIMEOUT", 300, minimum=1)
+EXECUTOR_STATEMENT_TIMEOUT = env_int("EXECUTOR_STATEMENT_TIMEOUT", 60, minimum=1)
+EXECUTOR_OUTPUT_LIMIT = env_int("EXECUTOR_OUTPUT_LIMIT", 4000, minimum=100)
+
+# --- REST API ---------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": 100,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Database console API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"asyncssh": {"level": "WARNING"}},
+}
