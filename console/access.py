@@ -55,8 +55,10 @@ def sync_personas(**_kwargs) -> list[str]:
                 group.permissions.set(wanted)
                 changes.append(name)
                 audit.append(
-                    audit.AUTH_PERMISSIONS_CHANGED, source=AuditEntry.Source.SYSTEM,
-                    target=f"group:{name}", output=", ".join(sorted(perms)),
+                    audit.AUTH_PERMISSIONS_CHANGED,
+                    source=AuditEntry.Source.SYSTEM,
+                    target=f"group:{name}",
+                    output=", ".join(sorted(perms)),
                 )
     return changes
 

@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -149,9 +149,7 @@ def _rows(batch: int) -> Iterator[tuple]:
         last_id = rows[-1][0]
 
 
-def verify(
-    *, batch: int = 20000, progress: Callable[[int], None] | None = None
-) -> VerifyResult:
+def verify(*, batch: int = 20000, progress: Callable[[int], None] | None = None) -> VerifyResult:
     """Recompute the chain from the first entry; stop at the first broken link."""
     expected_prev = GENESIS_HASH
     checked = 0
@@ -159,7 +157,9 @@ def verify(
         entry_id, prev_hash, stored_hash, *values = row
         if prev_hash != expected_prev:
             return VerifyResult(
-                checked, expected_prev, entry_id,
+                checked,
+                expected_prev,
+                entry_id,
                 "the entry before it was changed or removed (previous hash does not match)",
             )
         if digest(prev_hash, tuple(values)) != stored_hash:

@@ -161,8 +161,12 @@ def reap_stale_jobs() -> int:
                 continue
             JobLogLine.objects.create(job=job, level=JobLogLine.Level.ERROR, message=message)
             audit.append(
-                audit.JOB_REAPED, source=AuditEntry.Source.SCHEDULE, target=f"job:{job.pk}",
-                status=AuditEntry.Status.FAILED, error=message, job_id=job.pk,
+                audit.JOB_REAPED,
+                source=AuditEntry.Source.SCHEDULE,
+                target=f"job:{job.pk}",
+                status=AuditEntry.Status.FAILED,
+                error=message,
+                job_id=job.pk,
             )
             _abandon_open_intents(job.pk)
         reaped += 1
@@ -172,12 +176,18 @@ def reap_stale_jobs() -> int:
 def _abandon_open_intents(job_id: int) -> None:
     """Close the `started` audit entries of a dead job that never got their outcome."""
     closed = AuditEntry.objects.filter(job_id=job_id, intent_id__isnull=False).values("intent_id")
-    for intent in AuditEntry.objects.filter(job_id=job_id, status=AuditEntry.Status.STARTED).exclude(
-        id__in=closed
-    ):
+    for intent in AuditEntry.objects.filter(
+        job_id=job_id, status=AuditEntry.Status.STARTED
+    ).exclude(id__in=closed):
         audit.append(
-            intent.action, actor_name=intent.actor_name, source=intent.source,
-            status=AuditEntry.Status.ABANDONED, target=intent.target, node=intent.node,
-            command=intent.command, error="the worker died before the outcome was recorded",
-            job_id=job_id, intent_id=intent.pk,
+            intent.action,
+            actor_name=intent.actor_name,
+            source=intent.source,
+            status=AuditEntry.Status.ABANDONED,
+            target=intent.target,
+            node=intent.node,
+            command=intent.command,
+            error="the worker died before the outcome was recorded",
+            job_id=job_id,
+            intent_id=intent.pk,
         )

@@ -115,17 +115,15 @@ def sqlite_database(path: Path) -> dict:
 VAR_DIR = Path(env_str("CONSOLE_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY") or ""
-if not SECRET_KEY:
-    if not DEBUG and not env_bool("CONSOLE_DEV_DEFAULTS", False):
-        raise ImproperlyConfigured("SECRET_KEY: must be set when DEBUG is off")
-    SECRET_KEY = persistent_secret(VAR_DIR / "django-secret-key")
+# Unset secrets fall back to random ones kept in var/ (mode 600): a single-host install runs at
+# once; several web hosts must share SECRET_KEY and CONSOLE_SECRET_KEYS through the environment.
+SECRET_KEY = env_str("SECRET_KEY") or persistent_secret(VAR_DIR / "django-secret-key")
+if len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("SECRET_KEY: must be at least 32 characters long")
 
 # Keys that encrypt the secrets of managed servers (MultiFernet: newest first).
 CONSOLE_SECRET_KEYS = [k.strip() for k in (env_str("CONSOLE_SECRET_KEYS") or "").split(",") if k]
 if not CONSOLE_SECRET_KEYS:
-    if not DEBUG and not env_bool("CONSOLE_DEV_DEFAULTS", False):
-        raise ImproperlyConfigured("CONSOLE_SECRET_KEYS: must be set when DEBUG is off")
     CONSOLE_SECRET_KEYS = [persistent_fernet_key(VAR_DIR / "fernet.key")]
 for _key in CONSOLE_SECRET_KEYS:
     try:

@@ -25,8 +25,12 @@ def verify_audit(ctx: JobContext) -> dict:
     result = audit.verify(progress=progress)
     status = AuditEntry.Status.SUCCEEDED if result.intact else AuditEntry.Status.FAILED
     audit.append(
-        audit.AUDIT_VERIFY, actor=ctx.user, source=AuditEntry.Source.JOB, status=status,
-        target="audit-chain", output=f"{result.checked} entries checked",
+        audit.AUDIT_VERIFY,
+        actor=ctx.user,
+        source=AuditEntry.Source.JOB,
+        status=status,
+        target="audit-chain",
+        output=f"{result.checked} entries checked",
         error=result.reason and f"entry #{result.broken_id}: {result.reason}",
         job_id=ctx.job.pk,
     )

@@ -1,0 +1,179 @@
+"""The audit chain: linking, verification, tampering, append-only, concurrent writers."""
+
+import subprocess
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+
+from console import audit
+from console.models import AuditEntry
+from tests.console.conftest import REPO, manage
+
+
+def _append(n: int, **kwargs) -> list[AuditEntry]:
+    return [
+        audit.append("test.event", source="cli", target=f"t{i}", output=f"#{i}", **kwargs)
+        for i in range(n)
+    ]
+
+
+def _tamper(sql: str, params: list) -> None:
+    """Change the table behind the console's back, as a superuser would, bypassing triggers."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+
+@pytest.mark.django_db
+def test_each_entry_holds_the_hash_of_the_previous_one():
+    entries = _append(3)
+    before = AuditEntry.objects.filter(pk__lt=entries[0].pk).order_by("-pk")
+    assert entries[0].prev_hash == (
+        before.values_list("hash", flat=True).first() or audit.GENESIS_HASH
+    )
+    assert entries[1].prev_hash == entries[0].hash
+    assert entries[2].prev_hash == entries[1].hash
+    assert len({e.hash for e in entries}) == 3
+
+
+@pytest.mark.django_db
+def test_verify_counts_every_entry_of_an_intact_chain(capsys):
+    _append(5)
+    total = AuditEntry.objects.count()
+    call_command("audit", "verify")
+    out = capsys.readouterr().out
+    assert f"{total} entries checked; chain intact" in out
+
+
+@pytest.mark.django_db
+def test_changed_entry_is_named_by_verify():
+    entries = _append(5)
+    _tamper("UPDATE console_auditentry SET output = %s WHERE id = %s", ["forged", entries[2].pk])
+    with pytest.raises(CommandError, match=rf"entry #{entries[2].pk}: its contents were changed"):
+        call_command("audit", "verify")
+
+
+@pytest.mark.django_db
+def test_changed_entry_with_recomputed_hash_breaks_the_next_link():
+    entries = _append(4)
+    victim = AuditEntry.objects.get(pk=entries[1].pk)
+    victim.output = "forged"
+    forged_hash = audit.digest(
+        victim.prev_hash, tuple(getattr(victim, f) for f in audit.HASHED_FIELDS)
+    )
+    _tamper(
+        "UPDATE console_auditentry SET output = %s, hash = %s WHERE id = %s",
+        ["forged", forged_hash, victim.pk],
+    )
+    result = audit.verify()
+    assert result.broken_id == entries[2].pk
+    assert "changed or removed" in result.reason
+
+
+@pytest.mark.django_db
+def test_removed_entry_is_named_by_verify():
+    entries = _append(5)
+    _tamper("DELETE FROM console_auditentry WHERE id = %s", [entries[3].pk])
+    result = audit.verify()
+    assert not result.intact
+    assert result.broken_id == entries[4].pk
+
+
+@pytest.mark.django_db
+def test_removed_first_entry_is_detected():
+    _append(3)
+    first = AuditEntry.objects.order_by("id").first()
+    _tamper("DELETE FROM console_auditentry WHERE id = %s", [first.pk])
+    result = audit.verify()
+    assert result.broken_id == AuditEntry.objects.order_by("id").first().pk
+    assert result.checked == 0
+
+
+@pytest.mark.django_db
+def test_postgresql_refuses_update_of_an_entry():
+    if connection.vendor != "postgresql":
+        pytest.fail("the audit tests run on the lab's PostgreSQL (DATABASE_URL)")
+    (entry,) = _append(1)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEntry.objects.filter(pk=entry.pk).update(output="forged")
+    assert AuditEntry.objects.get(pk=entry.pk).output == "#0"
+
+
+@pytest.mark.django_db
+def test_postgresql_refuses_delete_of_an_entry():
+    (entry,) = _append(1)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEntry.objects.filter(pk=entry.pk).delete()
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_verify_command_exits_1_and_names_the_broken_entry(console_env):
+    entries = _append(3)
+    ok = subprocess.run(
+        manage("audit", "verify"),
+        env=console_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "chain intact" in ok.stdout
+    _tamper("UPDATE console_auditentry SET target = %s WHERE id = %s", ["x", entries[1].pk])
+    broken = subprocess.run(
+        manage("audit", "verify"),
+        env=console_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert broken.returncode == 1
+    assert f"chain broken at entry #{entries[1].pk}" in broken.stderr
+
+
+APPENDER = """
+import os, time
+from console import audit
+deadline = time.monotonic() + 60
+while not os.path.exists({gate!r}):  # start together, to contend for the chain's head
+    assert time.monotonic() < deadline, "start gate never opened"
+    time.sleep(0.01)
+for i in range({n}):
+    audit.append("test.parallel", source="cli", target="writer-{w}", output=str(i))
+"""
+
+
+def test_appends_from_parallel_processes_form_one_chain(console_env, tmp_path):
+    writers, per_writer = 4, 300
+    gate = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            manage("shell", "-c", APPENDER.format(n=per_writer, w=w, gate=str(gate))),
+            env=console_env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for w in range(writers)
+    ]
+    gate.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err.decode()
+    assert AuditEntry.objects.filter(action="test.parallel").count() == writers * per_writer
+    # The writers really interleaved (they contended for the head), and still form one chain.
+    targets = list(
+        AuditEntry.objects.filter(action="test.parallel")
+        .order_by("id")
+        .values_list("target", flat=True)
+    )
+    switches = sum(1 for a, b in zip(targets, targets[1:], strict=False) if a != b)
+    assert switches > writers
+    result = audit.verify()
+    assert result.intact, result
+    assert result.checked == AuditEntry.objects.count()
