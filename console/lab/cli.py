@@ -1,0 +1,107 @@
+"""The lab's command line: `python -m console.lab` or `python manage.py lab` (same code).
+
+up [parts]      build and start the parts not running (all by default)
+down [parts]    stop and delete the parts (all by default, then LAB_DIR too)
+reset [parts]   down, then up
+status          each part's state and address
+env             `export NAME=value` lines of the lab contract
+"""
+
+import argparse
+import os
+import shlex
+import sys
+import time
+
+from console.lab.lab import PART_NAMES, Lab, lab_dir_from_env, missing_packages
+from console.lab.proc import LabError
+
+EXIT_USAGE = 2
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="lab", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command, text in (
+        ("up", "build and start parts that are not running"),
+        ("down", "stop parts and delete their files"),
+        ("reset", "down, then up"),
+    ):
+        p = sub.add_parser(command, help=text)
+        p.add_argument(
+            "parts", nargs="*", type=part_name, metavar="PART", help=f"{', '.join(PART_NAMES)}"
+        )
+    sub.add_parser("status", help="state and address of each part")
+    sub.add_parser("env", help="print export lines of the lab contract")
+    return parser
+
+
+def part_name(value: str) -> str:
+    if value not in PART_NAMES:
+        raise argparse.ArgumentTypeError(f"no part {value!r}; parts: {', '.join(PART_NAMES)}")
+    return value
+
+
+def run_command(command: str, parts: list[str] | None = None, out=sys.stdout) -> int:
+    """Run one lab command; return the exit status (0 ok, 1 failed, 2 not root)."""
+    if os.geteuid() != 0:
+        print(
+            "lab: must run as root (it starts servers as postgres, mysql, openldap...)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        lab = Lab(lab_dir_from_env())
+        return COMMANDS[command](lab, list(dict.fromkeys(parts or [])), out)
+    except LabError as e:
+        print(f"lab {command}: {e}", file=sys.stderr)
+        return 1
+
+
+def say(out, line: str) -> None:
+    """One line to `out` (sys.stdout or Django's OutputWrapper, which adds no second newline)."""
+    out.write(line + "\n")
+    out.flush()
+
+
+def up(lab: Lab, parts: list[str], out) -> int:
+    missing = missing_packages()
+    if missing:
+        raise LabError(f"missing Debian packages: {' '.join(missing)} (run make deps as root)")
+    started = time.monotonic()
+    lab.up(parts or PART_NAMES, report=lambda line: say(out, line))
+    say(out, f"lab up in {time.monotonic() - started:.1f} s ({lab.dir})")
+    return 0
+
+
+def down(lab: Lab, parts: list[str], out) -> int:
+    lab.down(parts or None, report=lambda line: say(out, line))
+    return 0
+
+
+def reset(lab: Lab, parts: list[str], out) -> int:
+    down(lab, parts, out)
+    return up(lab, parts, out)
+
+
+def status(lab: Lab, parts: list[str], out) -> int:
+    for name, state, address in lab.status():
+        say(out, f"{name:8} {state:10} {address}")
+    return 0
+
+
+def env(lab: Lab, parts: list[str], out) -> int:
+    for name, value in lab.env().items():
+        say(out, f"export {name}={shlex.quote(value)}")
+    missing = lab.missing()
+    if missing:
+        print(f"lab env: not running: {', '.join(missing)}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"up": up, "down": down, "reset": reset, "status": status, "env": env}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(args.command, getattr(args, "parts", None))

@@ -1,0 +1,91 @@
+"""What every part of the lab (one server) provides, and the host it runs on."""
+
+import secrets
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from console.lab import proc
+
+if TYPE_CHECKING:
+    from console.lab.lab import Lab
+
+
+@dataclass(frozen=True)
+class Host:
+    """A machine of the lab. Today every part runs on this machine's loopback. When hosts become
+    network namespaces, `address` is the namespace's address and `argv` wraps a command so that it
+    runs inside it; parts already build every command through `argv`."""
+
+    name: str
+    address: str = "127.0.0.1"
+
+    def argv(self, argv: Sequence[str]) -> list[str]:
+        return list(argv)
+
+
+LOCALHOST = Host("local")
+
+
+def new_password() -> str:
+    """A random password made of URL-safe characters (no quoting needed in URLs or configs)."""
+    return secrets.token_urlsafe(18)
+
+
+class Part:
+    """One server of the lab, living in LAB_DIR/<name>.
+
+    A part's record (a small dict kept in lab.json) holds its port and passwords. The record
+    survives `down <part>` so that a rebuilt part keeps its address and credentials, and the
+    environment that tests loaded stays valid.
+    """
+
+    name: ClassVar[str]
+    comm: ClassVar[str]  # the daemon's process name, to tell our pid from a recycled one
+    description: ClassVar[str]
+
+    def __init__(self, lab: "Lab", host: Host = LOCALHOST):
+        self.lab = lab
+        self.host = host
+
+    @property
+    def dir(self) -> Path:
+        return self.lab.dir / self.name
+
+    @property
+    def pid_file(self) -> Path:
+        raise NotImplementedError
+
+    def new_record(self, old: dict, taken: set[int]) -> dict:
+        """The record for a (re)build: the old port and secrets when still usable, else new."""
+        return {"host": self.host.address, "port": proc.free_port(old.get("port"), taken)}
+
+    def build(self, rec: dict) -> None:
+        """Create the part's files from nothing and start it; return once it serves."""
+        raise NotImplementedError
+
+    def pid(self) -> int | None:
+        return proc.read_pid(self.pid_file)
+
+    def running(self) -> bool:
+        return proc.alive(self.pid(), self.comm)
+
+    def stop(self, rec: dict) -> None:
+        """Stop the daemon and wait until it is gone (a zombie counts as gone)."""
+        proc.terminate(self.pid(), self.comm, self.name)
+
+    def remove(self) -> None:
+        """Delete the part's directory, after ending anything still running from it."""
+        for pid in proc.processes_using(self.dir):
+            proc.terminate(pid, None, f"{self.name} leftover process")
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+
+    def address(self, rec: dict) -> str:
+        return f"{rec['host']}:{rec['port']}"
+
+    def env(self, rec: dict) -> dict[str, str]:
+        """The variables of the lab contract that this part provides."""
+        return {}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# `make test`: start the lab, run ruff and pytest with the lab's environment, stop the lab.
+# `make bench` (scripts/test.sh bench): the same lab around every bench/*.py.
+#
+# The lab is always stopped on exit, also when ruff or pytest fail or the run is interrupted, and
+# then checked: no LAB_DIR, no process naming LAB_DIR, nothing listening on the lab's ports.
+# A lab that was already up before the run (a developer's lab, see `manage.py lab up`) is left up.
+# Exit status: pytest's when it failed, else ruff's, else 1 when the lab left anything behind.
+# Extra arguments go to pytest: scripts/test.sh -x -k ldap
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+PY=.venv/bin/python
+# The lab without Django: a broken app module must never keep the lab from stopping.
+LAB=("$PY" -m console.lab)
+export LAB_DIR="${LAB_DIR:-/var/lib/dbconsole-lab}"
+TEST_TIMEOUT="${TEST_TIMEOUT:-1500}" # seconds for pytest: the whole run stays under 30 minutes
+
+mode=test
+if [[ ${1:-} == bench ]]; then
+    mode=bench
+    shift
+fi
+
+lab_ports() {
+    local url
+    for url in "${DATABASE_URL:-}" "${CELERY_BROKER_URL:-}" "${LAB_LDAP_URI:-}"; do
+        [[ $url =~ :([0-9]+)(/|$) ]] && echo "${BASH_REMATCH[1]}"
+    done
+    echo "${LAB_PG_PORT:-}" "${LAB_MYSQL_PORT:-}" "${LAB_SSH_PORT:-}"
+}
+
+# Prints what the stopped lab left behind; prints nothing when it left nothing.
+lab_leftovers() {
+    local port
+    [[ -e $LAB_DIR ]] && echo "directory $LAB_DIR still exists"
+    pgrep -a -f -- "$LAB_DIR/" | sed 's/^/process still running: /'
+    for port in $(lab_ports); do
+        ss -Hltn "sport = :$port" | grep -q . && echo "port $port still listening"
+    done
+    return 0
+}
+
+stop_lab() {
+    local status=$? log leftovers
+    trap - EXIT INT TERM
+    [[ ${keep_lab:-yes} == yes ]] && exit "$status"
+    log=$(mktemp)
+    if ! "${LAB[@]}" down >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "lab down FAILED" >&2
+        status=1
+    fi
+    rm -f "$log"
+    leftovers=$(lab_leftovers)
+    if [[ -n $leftovers ]]; then
+        echo "lab down LEFT THINGS BEHIND:" >&2
+        echo "$leftovers" >&2
+        ((status == 0)) && status=1
+    fi
+    exit "$status"
+}
+
+if [[ -e $LAB_DIR/lab.json ]]; then
+    keep_lab=yes
+    echo "lab: already up before this run; it stays up afterwards ($LAB_DIR)"
+else
+    keep_lab=no
+fi
+trap stop_lab EXIT
+trap 'exit 130' INT TERM
+
+"${LAB[@]}" up || exit 1
+lab_env=$("${LAB[@]}" env) || exit 1
+eval "$lab_env"
+
+if [[ $mode == bench ]]; then
+    status=0
+    for bench in bench/*.py; do
+        echo "=== $bench"
+        "$PY" "$bench" || { echo "$bench FAILED" >&2; status=1; }
+    done
+    exit "$status"
+fi
+
+.venv/bin/ruff check .
+ruff_status=$?
+.venv/bin/ruff format --check .
+format_status=$?
+((ruff_status == 0)) && ruff_status=$format_status
+
+timeout --signal=INT --kill-after=60 "$TEST_TIMEOUT" .venv/bin/pytest "$@"
+pytest_status=$?
+((pytest_status != 0)) && exit "$pytest_status"
+exit "$ruff_status"
