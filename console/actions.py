@@ -24,19 +24,41 @@ def record_audit_export(*, actor, source: str, fmt: str, filters: dict[str, str]
     )
 
 
-def issue_api_token(user, *, source: str = AuditEntry.Source.API) -> tuple[Token, bool]:
-    """The user's API token, created (and audited) when they have none yet.
+def issue_api_token(
+    user, *, client: str = "", request_id: str = "", source: str = AuditEntry.Source.API
+) -> tuple[Token, bool]:
+    """The user's API token after a password sign-in; created when they have none yet.
 
-    Idempotent: a user who already has a token gets the same one and nothing is audited. The
-    token's key never goes into the audit entry.
+    Always audited: AUTH_TOKEN_CREATED for a new token, AUTH_LOGIN when the existing one is
+    handed out again. The token's key never goes into the audit entry.
     """
     with transaction.atomic():
         token, created = Token.objects.get_or_create(user=user)
-        if created:
-            audit.append(
-                audit.AUTH_TOKEN_CREATED,
-                actor=user,
-                source=source,
-                target=f"user:{user.get_username()}",
-            )
+        audit.append(
+            audit.AUTH_TOKEN_CREATED if created else audit.AUTH_LOGIN,
+            actor=user,
+            source=source,
+            target=f"user:{user.get_username()}",
+            output=f"{client}; API token {'created' if created else 'handed out'}",
+            request_id=request_id,
+        )
     return token, created
+
+
+def record_token_refused(
+    name: str, *, locked_out: bool, client: str = "", request_id: str = "", reason: str = ""
+) -> AuditEntry:
+    """Audit a refused API token request: a failed sign-in, or one refused by the lock-out.
+
+    Only the name that was typed is kept (cut to 150 characters), never the password.
+    """
+    name = name[:150]
+    return audit.append(
+        audit.AUTH_LOCKED_OUT if locked_out else audit.AUTH_LOGIN_FAILED,
+        actor_name=name,
+        source=AuditEntry.Source.API,
+        status=AuditEntry.Status.FAILED,
+        target=f"user:{name}",
+        output=f"{client}; reason: {reason}" if reason else client,
+        request_id=request_id,
+    )

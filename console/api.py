@@ -6,6 +6,8 @@ endpoint goes through django.contrib.auth.authenticate() with the request, so fa
 counted and locked out by django-axes like the sign-in page.
 """
 
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_client_ip_address
 from django.urls import include, path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -19,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from console import access, actions
+from console.auth import request_id_of
 from console.forms import AuditFilterForm, JobFilterForm
 from console.models import AuditEntry, Job, JobLogLine
 
@@ -141,24 +144,45 @@ class TokenResponseSerializer(serializers.Serializer):
 
 
 class ObtainTokenView(ObtainAuthToken):
-    """POST username and password, get the user's API token (created and audited if new)."""
+    """POST username and password, get the user's API token (created if new); all audited.
+
+    Sign-in goes through authenticate() with the request, so django-axes counts failures and
+    refuses a locked-out name (429) before any password is checked, as on the sign-in page.
+    """
 
     authentication_classes = ()  # credentials come in the body; no session, so no CSRF
 
     @extend_schema(request=ObtainAuthToken.serializer_class, responses=TokenResponseSerializer)
     def post(self, request, *args, **kwargs):
+        data = request.data if hasattr(request.data, "get") else {}
+        name = str(data.get("username") or "").strip()
+        locked_before = not AxesProxyHandler.is_allowed(request, {"username": name})
         serializer = self.get_serializer(data=request.data)
         valid = serializer.is_valid()
-        # django-axes flags the (DRF) request when it refused to even try the password.
-        if getattr(request, "axes_locked_out", False):
+        client = f"client ip: {get_client_ip_address(request) or 'unknown'}"
+        request_id = request_id_of(request)
+        if valid:
+            token, _ = actions.issue_api_token(
+                serializer.validated_data["user"], client=client, request_id=request_id
+            )
+            return Response({"token": token.key})
+        if locked_before or getattr(request, "axes_locked_out", False):
+            actions.record_token_refused(
+                name, locked_out=True, client=client, request_id=request_id
+            )
             return Response(
                 {"detail": "Too many failed sign-ins; try again later."},
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
             )
-        if not valid:
-            raise ValidationError(serializer.errors)
-        token, _ = actions.issue_api_token(serializer.validated_data["user"])
-        return Response({"token": token.key})
+        if name and data.get("password"):  # an empty field is not a sign-in attempt
+            actions.record_token_refused(
+                name,
+                locked_out=False,
+                client=client,
+                request_id=request_id,
+                reason="invalid_login",
+            )
+        raise ValidationError(serializer.errors)
 
 
 router = SimpleRouter()
