@@ -120,7 +120,7 @@ class Lab:
             taken = {rec["port"] for rec in records.values() if "port" in rec}
             for name in names:
                 part = self.parts[name]
-                if self.state_of(name) == "running":
+                if self.state_of(name) == "running" and name in records:
                     report(f"{name:8} running      {part.address(records[name])}")
                     continue
                 started = time.monotonic()
@@ -165,13 +165,13 @@ class Lab:
 
     def stop_part(self, part: Part, rec: dict) -> None:
         if part.dir.exists():
-            part.stop(rec)
+            part.stop_all(rec)
             part.remove()
 
     def remove_everything(self) -> None:
-        leftovers = proc.processes_using(self.dir)
-        for pid in leftovers:
-            proc.terminate(pid, None, "leftover lab process")
+        daemons = [part.comm for part in self.parts.values()]
+        for pid in proc.processes_using(self.dir, daemons):
+            proc.terminate(pid, None, f"leftover lab process {pid}")
         shutil.rmtree(self.dir)
 
     def status(self) -> list[tuple[str, str, str]]:

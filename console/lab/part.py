@@ -76,10 +76,18 @@ class Part:
         """Stop the daemon and wait until it is gone (a zombie counts as gone)."""
         proc.terminate(self.pid(), self.comm, self.name)
 
+    def stop_all(self, rec: dict) -> None:
+        """Stop the daemon, then whatever it had started and left behind (an sshd's sessions and
+        their commands), then anything else still running from the part's directory."""
+        pid = self.pid()
+        children = proc.descendants(pid) if proc.alive(pid, self.comm) else []
+        self.stop(rec)
+        leftovers = children + proc.processes_using(self.dir, daemons=[self.comm])
+        for child in dict.fromkeys(leftovers):
+            proc.terminate(child, None, f"{self.name} leftover process {child}")
+
     def remove(self) -> None:
-        """Delete the part's directory, after ending anything still running from it."""
-        for pid in proc.processes_using(self.dir):
-            proc.terminate(pid, None, f"{self.name} leftover process")
+        """Delete the part's directory (stop_all first)."""
         if self.dir.exists():
             shutil.rmtree(self.dir)
 

@@ -11,7 +11,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 
@@ -210,23 +210,45 @@ def signal_quietly(pid: int, sig: int) -> None:
         pass
 
 
-def processes_using(path: Path) -> list[int]:
-    """Live processes whose command line, working directory or executable lies under `path`,
-    except this process and its ancestors."""
-    needle = str(path).rstrip("/")
+def processes_using(path: Path, daemons: Collection[str] = ()) -> list[int]:
+    """Live processes whose command line names a file under `path`, and processes of the
+    `daemons` (by name) working in it; never this process or its ancestors."""
+    needle = str(path).rstrip("/") + "/"
     ours = ancestors()
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in ours or not alive(int(entry.name)):
+    for pid in live_pids():
+        if pid in ours:
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(entry / "cwd")
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = os.readlink(f"/proc/{pid}/cwd") + "/"
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except (OSError, UnicodeDecodeError):
             continue
-        if needle + "/" in cmdline + " " or cwd == needle or cwd.startswith(needle + "/"):
-            found.append(int(entry.name))
+        if needle in cmdline or (cwd.startswith(needle) and comm in daemons):
+            found.append(pid)
     return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Live descendants of `pid` (an sshd's sessions, say), children before grandchildren."""
+    children: dict[int, list[int]] = {}
+    for child in live_pids():
+        try:
+            stat = Path(f"/proc/{child}/stat").read_text()
+        except OSError:
+            continue
+        children.setdefault(int(stat.rpartition(")")[2].split()[1]), []).append(child)
+    found, queue = [], list(children.get(pid, []))
+    while queue:
+        child = queue.pop(0)
+        found.append(child)
+        queue.extend(children.get(child, []))
+    return found
+
+
+def live_pids() -> list[int]:
+    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and alive(int(e.name))]
 
 
 def ancestors() -> set[int]:
