@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from celery import current_app, shared_task
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -64,7 +64,9 @@ def enqueue(
 
     `params` is small JSON without secrets; the task reads everything else from the database.
     """
-    task = current_app.tasks[kind]  # KeyError for an unknown kind: a bug, not user input
+    if kind not in current_app.tasks:
+        current_app.loader.import_default_modules()  # runs the apps' tasks.py autodiscovery
+    task = current_app.tasks[kind]  # NotRegistered for an unknown kind: a bug, not user input
     task_id = str(uuid.uuid4())
     job = Job.objects.create(
         kind=kind,
@@ -108,7 +110,6 @@ def _heartbeat(job_id: int, stop: threading.Event) -> None:
 
 def run_job(job_id: int, func: Callable[[JobContext], dict | None], *, worker: str = "") -> str:
     """Claim, run and end one job; returns its final status (or "skipped" when not claimed)."""
-    close_old_connections()
     now = timezone.now()
     claimed = Job.objects.filter(pk=job_id, status=Job.Status.PENDING).update(
         status=Job.Status.RUNNING, started=now, heartbeat=now, worker=worker[:200]
