@@ -72,3 +72,103 @@ def lab_env() -> Mapping[str, str]:
             pytrace=False,
         )
     return MappingProxyType({name: os.environ[name] for name in LAB_VARIABLES})
+
+
+# --- Executor fixtures (owner: executor; console/executor tests) ------------------------------
+# Targets for the lab's sshd, PostgreSQL and MariaDB (from lab_env, so they fail without the
+# lab), and checks shared by the executor tests.
+
+
+@pytest.fixture
+def ssh_target(lab_env):
+    """The lab's sshd as an SshTarget: its recorded host key and the throwaway client key."""
+    from pathlib import Path
+
+    from console.executor import SshTarget
+
+    return SshTarget(
+        name="lab-ssh",
+        host=lab_env["LAB_SSH_HOST"],
+        port=int(lab_env["LAB_SSH_PORT"]),
+        username=lab_env["LAB_SSH_USER"],
+        known_hosts=Path(lab_env["LAB_SSH_KNOWN_HOSTS"]).read_text(),
+        private_key=Path(lab_env["LAB_SSH_KEY"]).read_text(),
+    )
+
+
+@pytest.fixture
+def pg_target(lab_env):
+    from console.executor import PgTarget
+
+    return PgTarget(
+        name="lab-pg",
+        host=lab_env["LAB_PG_HOST"],
+        port=int(lab_env["LAB_PG_PORT"]),
+        username=lab_env["LAB_PG_USER"],
+        password=lab_env["LAB_PG_PASSWORD"],
+        sslmode="disable",
+    )
+
+
+@pytest.fixture
+def mysql_target(lab_env):
+    from console.executor import MysqlTarget
+
+    return MysqlTarget(
+        name="lab-mariadb",
+        host=lab_env["LAB_MYSQL_HOST"],
+        port=int(lab_env["LAB_MYSQL_PORT"]),
+        username=lab_env["LAB_MYSQL_USER"],
+        password=lab_env["LAB_MYSQL_PASSWORD"],
+    )
+
+
+@pytest.fixture
+def audit_pair():
+    """Return a function giving the (started, outcome) entries of the latest remote call,
+    after checking that they form one pair: intent first, outcome pointing at it."""
+    from console.models import AuditEntry
+
+    def latest(action: str | None = None):
+        entries = AuditEntry.objects.order_by("-id")
+        if action is not None:
+            entries = entries.filter(action=action)
+        outcome, intent = list(entries[:2])
+        assert intent.status == AuditEntry.Status.STARTED
+        assert outcome.intent_id == intent.pk
+        assert outcome.status in (AuditEntry.Status.SUCCEEDED, AuditEntry.Status.FAILED)
+        assert (outcome.action, outcome.node, outcome.command, outcome.target) == (
+            intent.action,
+            intent.node,
+            intent.command,
+            intent.target,
+        )
+        assert outcome.duration_ms is not None
+        return intent, outcome
+
+    return latest
+
+
+@pytest.fixture
+def assert_no_secret_stored():
+    """Return a function that fails if any given secret (or a long line of one, for keys)
+    appears in any audit entry field or job log line."""
+    from console.models import AuditEntry, JobLogLine
+
+    def check(*secrets: str) -> None:
+        needles = set()
+        for secret in secrets:
+            needles.add(secret)
+            needles.update(line for line in secret.splitlines() if len(line) >= 16)
+        fields = [
+            f.name
+            for f in AuditEntry._meta.fields
+            if f.get_internal_type() in ("CharField", "TextField")
+        ]
+        texts = [str(v) for row in AuditEntry.objects.values_list(*fields) for v in row]
+        texts += list(JobLogLine.objects.values_list("message", flat=True))
+        for needle in needles:
+            for text in texts:
+                assert needle not in text, "a secret was stored in an audit entry or job log"
+
+    return check
