@@ -155,8 +155,9 @@ class Lab:
             for name in reversed(names or PART_NAMES):
                 part = self.parts[name]
                 if part.dir.exists():
+                    started = time.monotonic()
                     self.stop_part(part, records.get(name, {}))
-                    report(f"{name:8} stopped")
+                    report(f"{name:8} stopped {time.monotonic() - started:41.1f} s")
             if names is None:
                 self.remove_everything()
                 report(f"lab is down ({self.dir} removed)")
