@@ -31,6 +31,7 @@ from console.models import AuditEntry
 logger = logging.getLogger(__name__)
 
 NAME_LIMIT = 150  # longest attempted user name kept in an audit entry
+AXES_NAME_LIMIT = 255  # width of axes' AccessAttempt.username
 
 
 # --- Directory sign-in -------------------------------------------------------------------------
@@ -136,12 +137,14 @@ def _attempted_name(request: HttpRequest) -> str:
 def axes_username(request: HttpRequest, credentials: dict | None) -> str | None:
     """The name django-axes counts failures under: trimmed and lower-cased, as LDAP matches it.
 
-    Without this, "Alice" and "alice" would be separate counters for one directory account.
+    Without this, "Alice" and "alice" would be separate counters for one directory account. Cut
+    to axes' column width: axes cuts every other field itself, and an overlong name would make
+    its INSERT fail, turning a failed sign-in (on any door: page, API token) into a server error.
     """
     name = (credentials or {}).get("username")
     if name is None and request is not None and request.method == "POST":
         name = request.POST.get("username")
-    return name.strip().lower() if isinstance(name, str) else name
+    return name.strip().lower()[:AXES_NAME_LIMIT] if isinstance(name, str) else name
 
 
 class LoginView(auth_views.LoginView):

@@ -351,6 +351,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Database console API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Two models have a "status" with different choices; name both enums (check --deploy).
+    "ENUM_NAME_OVERRIDES": {
+        "AuditStatusEnum": "console.models.AuditEntry.Status",
+        "JobStatusEnum": "console.models.Job.Status",
+    },
 }
 
 LOGGING = {

@@ -364,6 +364,11 @@ def test_admin_sign_in_goes_through_the_console_login(client):
     assert response["Location"] == f"{reverse('login')}?next=/admin/"
 
 
+def test_overlong_name_on_the_api_token_door_is_refused_without_error(client, directory):
+    response = client.post("/api/token/", {"username": "y" * 5000, "password": "whatever-pw"})
+    assert response.status_code == 400
+
+
 def test_bad_api_token_is_refused_without_error(client):
     response = client.get("/api/jobs/", HTTP_AUTHORIZATION="Token " + "0" * 40)
     assert response.status_code == 401
