@@ -230,3 +230,8 @@ def test_ensure_admin_leaves_an_existing_admin_alone(monkeypatch):
     existing.refresh_from_db()
     assert existing.check_password("Kept-pass-" + "k" * 8) and not existing.is_superuser
     assert AuditEntry.objects.count() == before
+
+
+def test_admin_refuses_a_signed_in_user_who_is_not_staff(client):
+    client.force_login(User.objects.create_user("plain"))
+    assert client.get("/admin/login/").status_code == 403
