@@ -58,19 +58,21 @@ def personas_from_group_dns(group_dns) -> set[str]:
 def sync_persona_groups(user, personas: set[str], *, request_id: str = "") -> bool:
     """Make `user`'s persona groups exactly `personas`; other groups are never touched.
 
-    Idempotent: returns False and writes nothing when the groups already match. Otherwise the
-    change and its AUTH_GROUPS_CHANGED entry (source ldap-sync) commit together. The user row is
-    locked so two sign-ins of one person at once cannot interleave. A directory account also
-    loses any usable local password (audited), so only the directory can let it in.
+    Idempotent: writes nothing when the groups already match and the local password is already
+    unusable. Otherwise each change and its audit entry (source ldap-sync) commit together. The
+    user row is locked so two sign-ins of one person at once cannot interleave. A directory
+    account loses any usable local password, so only the directory can let it in; `user` gets the
+    new password hash too, or the session made from it would not survive the next request.
+    Returns whether the persona groups changed.
     """
     persona_names = set(settings.LDAP_PERSONA_GROUPS)
     with transaction.atomic():
-        user = get_user_model().objects.select_for_update().get(pk=user.pk)
-        current = set(user.groups.filter(name__in=persona_names).values_list("name", flat=True))
+        locked = get_user_model().objects.select_for_update().get(pk=user.pk)
+        current = set(locked.groups.filter(name__in=persona_names).values_list("name", flat=True))
         added, removed = personas - current, current - personas
         if added or removed:
-            user.groups.remove(*Group.objects.filter(name__in=removed))
-            user.groups.add(*(Group.objects.get_or_create(name=name)[0] for name in added))
+            locked.groups.remove(*Group.objects.filter(name__in=removed))
+            locked.groups.add(*(Group.objects.get_or_create(name=name)[0] for name in added))
             audit.append(
                 audit.AUTH_GROUPS_CHANGED,
                 source=AuditEntry.Source.LDAP_SYNC,
@@ -79,9 +81,10 @@ def sync_persona_groups(user, personas: set[str], *, request_id: str = "") -> bo
                 output=f"added: {', '.join(sorted(added)) or '-'}; "
                 f"removed: {', '.join(sorted(removed)) or '-'}",
             )
-        if user.has_usable_password():
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
+        if locked.has_usable_password():
+            locked.set_unusable_password()
+            locked.save(update_fields=["password"])
+            user.password = locked.password
             audit.append(
                 audit.AUTH_USER_CHANGED,
                 source=AuditEntry.Source.LDAP_SYNC,

@@ -156,6 +156,7 @@ def test_existing_local_password_of_a_directory_user_is_disabled_and_audited(cli
     User.objects.create_user("bob", password="an-old-local-password-1")
     sign_in(client, "bob", person("bob")["password"])
     assert not User.objects.get(username="bob").has_usable_password()
+    assert client.get(reverse("home")).status_code == 200  # the session survives the change
     (entry,) = entries(audit.AUTH_USER_CHANGED, "user:bob")
     assert entry.source == "ldap-sync"
     assert "local password disabled" in entry.output
