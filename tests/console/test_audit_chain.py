@@ -1,6 +1,9 @@
 """The audit chain: linking, verification, tampering, append-only, concurrent writers."""
 
+import functools
+import os
 import subprocess
+from datetime import UTC, datetime
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -177,3 +180,57 @@ def test_appends_from_parallel_processes_form_one_chain(console_env, tmp_path):
     result = audit.verify()
     assert result.intact, result
     assert result.checked == AuditEntry.objects.count()
+
+
+@pytest.mark.django_db
+def test_database_and_python_compute_the_same_hash_for_awkward_values():
+    """PostgreSQL verifies with its own SQL; it must agree with Python on every kind of value."""
+    awkward = [
+        {"output": "Zoë Ångström ‘quoted’ 日本語 🐘", "target": "role:O'Brien"},
+        {"output": "line1\nline2\ttab \x01 ctrl", "error": 'back\\slash "quote"'},
+        {"command": "a|b:c~d", "node": "3:abc|", "target": ""},
+        {"exit_code": -15, "duration_ms": 0, "job_id": 2**40},
+    ]
+    for fields in awkward:
+        audit.append("test.awkward", source="cli", **fields)
+    # The head rewritten with a timestamp of zero microseconds and its hash recomputed in Python.
+    head = audit.append("test.awkward", source="cli")
+    whole = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    values = tuple(whole if f == "created" else getattr(head, f) for f in audit.HASHED_FIELDS)
+    _tamper(
+        "UPDATE console_auditentry SET created = %s, hash = %s WHERE id = %s",
+        [whole, audit.digest(head.prev_hash, values), head.pk],
+    )
+    result = audit.verify()
+    assert result.intact, result
+    assert result.checked == AuditEntry.objects.count()
+
+
+SQLITE_FLOW = """
+from django.db import connection
+from console import audit
+entries = [audit.append("test.sqlite", source="cli", output=f"#{i} Zoë") for i in range(20)]
+assert audit.verify().intact
+with connection.cursor() as cursor:
+    cursor.execute("UPDATE console_auditentry SET output = 'x' WHERE id = %s", [entries[7].pk])
+result = audit.verify()
+print("broken", result.broken_id, entries[7].pk)
+"""
+
+
+def test_sqlite_chain_is_verified_in_python_and_detects_a_change(tmp_path):
+    """The embedded SQLite default hashes and verifies the same chain without the database."""
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'console.sqlite3'}",
+        CONSOLE_VAR_DIR=str(tmp_path),
+    )
+    run = functools.partial(
+        subprocess.run, env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    migrate = run(manage("migrate", "--noinput"))
+    assert migrate.returncode == 0, migrate.stderr
+    flow = run(manage("shell", "-c", SQLITE_FLOW))
+    assert flow.returncode == 0, flow.stderr
+    _, broken, expected = flow.stdout.strip().splitlines()[-1].split()
+    assert broken == expected
