@@ -8,8 +8,12 @@ Public API (implemented in ssh.py and sql.py):
 
 `target` is an SshTarget, PgTarget or MysqlTarget (or a model with an `ssh_target()`,
 `pg_target()` or `mysql_target()` method, as clusters' nodes will have). Every call appends a
-`started` audit entry before it touches the host and an outcome entry afterwards, outside any
-transaction of the caller, with secrets redacted.
+`started` audit entry before it touches the host and an outcome entry afterwards (see _audit.py),
+outside any transaction of the caller: called inside one, it raises RuntimeError before doing
+anything. Secrets (the target's password or private key, and `secrets=`) are redacted
+from the entries and the job log. SSH host keys must match the target's recorded known_hosts
+(`ssh.fetch_host_keys` and `ssh.fingerprint` serve registration); commands run under a host-side
+`timeout`; SQL has a server-side and a client-side timeout.
 """
 
 from dataclasses import dataclass, field

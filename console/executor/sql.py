@@ -226,7 +226,7 @@ def _pg_execute(t: PgTarget, query, params, timeout: float, dbname: str | None):
                 columns = [c.name for c in cur.description] if cur.description else []
                 rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
             except psycopg.Error as e:
-                raise _pg_failure(t, dbname, e, timeout, watchdog.fired) from None
+                raise _pg_failure(t, dbname, e, timeout, watchdog.fired, conn.broken) from None
             if watchdog.fired:
                 raise SqlFailed(
                     f"{_pg_endpoint(t, dbname)}: the statement timed out after {timeout:g} s and "
@@ -237,12 +237,14 @@ def _pg_execute(t: PgTarget, query, params, timeout: float, dbname: str | None):
         conn.close()
 
 
-def _pg_failure(t: PgTarget, dbname: str, e: psycopg.Error, timeout: float, fired: bool):
+def _pg_failure(
+    t: PgTarget, dbname: str, e: psycopg.Error, timeout: float, fired: bool, broken: bool
+) -> ExecutorError:
     where = _pg_endpoint(t, dbname)
     message = _pg_message(e)
     if fired or (isinstance(e, psycopg.errors.QueryCanceled) and "timeout" in message):
         return SqlFailed(f"{where}: the statement timed out after {timeout:g} s ({message})")
-    if e.sqlstate is None:
+    if broken:
         return ExecutorError(
             f"the connection to {where} was lost while the statement ran, so its outcome is "
             f"unknown: {message}"

@@ -117,6 +117,21 @@ def test_pg_error_carries_the_sqlstate(pg_target, check_audit):
 
 
 @lab
+def test_pg_wrong_parameter_count_is_a_sql_failure(pg_target, check_audit):
+    with pytest.raises(SqlFailed, match="placeholder"):
+        run_sql(pg_target, "SELECT %s, %s", [1])
+    check_audit(AuditEntry.Status.FAILED)
+
+
+@lab
+def test_unexpected_error_still_records_the_outcome(mysql_target, check_audit):
+    with pytest.raises(TypeError, match="psycopg.sql is for PostgreSQL"):
+        run_sql(mysql_target, sql.SQL("SELECT 1"))
+    outcome = check_audit(AuditEntry.Status.FAILED)
+    assert outcome.error.startswith("internal error: TypeError")
+
+
+@lab
 def test_pg_hostile_identifier_is_quoted_by_psycopg(pg_target, check_audit):
     role = sql.Identifier(HOSTILE_ROLE)
     exists = "SELECT count(*) FROM pg_roles WHERE rolname = %s"
