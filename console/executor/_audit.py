@@ -40,6 +40,7 @@ class Call:
     failed: bool = False
     outcome_id: int | None = None
     started: float = field(default_factory=time.monotonic)
+    recorded_ms: int | None = None  # the duration written in the outcome entry
 
     def fail(self, error: str) -> None:
         self.failed = True
@@ -50,6 +51,8 @@ class Call:
 
     @property
     def duration_ms(self) -> int:
+        if self.recorded_ms is not None:
+            return self.recorded_ms
         return int((time.monotonic() - self.started) * 1000)
 
 
@@ -119,6 +122,7 @@ def _describe(exc: BaseException) -> str:
 
 def _record_outcome(action: str, call: Call, common: dict, job) -> None:
     limit = settings.EXECUTOR_OUTPUT_LIMIT
+    call.recorded_ms = call.duration_ms
     error = cut(call.redact(call.error), limit)
     status = AuditEntry.Status.FAILED if call.failed else AuditEntry.Status.SUCCEEDED
     outcome = audit.append(

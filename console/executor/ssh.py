@@ -104,7 +104,6 @@ def run_command(
     t = _ssh_target(target)
     timeout = timeout or settings.EXECUTOR_COMMAND_TIMEOUT
     command = shlex.join(remote_argv(argv, timeout=timeout, sudo_user=sudo_user))
-    failure = ""
     with remote_call(
         action=action,
         node=t.name,
@@ -121,12 +120,7 @@ def run_command(
         )
         call.exit_code = out.exit_code
         call.output = out.stdout + (f"\n[stderr]\n{out.stderr}" if out.stderr else "")
-        if out.timed_out:
-            failure = f"{shlex.join(argv)[:200]} on {t.name} timed out after {timeout:g} s"
-        elif out.exit_code != 0:
-            tail = call.redact(out.stderr.strip())[-_STDERR_TAIL:]
-            failure = f"{shlex.join(argv)[:200]} on {t.name} exited with code {out.exit_code}"
-            failure += f": {tail}" if tail else ""
+        failure = _failure(out, argv, t.name, timeout, call.secrets)
         if failure:
             call.fail(failure)
     result = CommandResult(
@@ -139,6 +133,18 @@ def run_command(
     if out.timed_out or (check and out.exit_code != 0):
         raise CommandFailed(redact(failure, call.secrets), result)
     return result
+
+
+def _failure(out: _Outcome, argv: list[str], node: str, timeout: float, secrets) -> str:
+    """What went wrong, for the operator; empty when nothing did. The stderr tail is redacted
+    before it is cut, so no half of a secret is left at the cut; the caller redacts the rest."""
+    if out.timed_out:
+        return f"{shlex.join(argv)[:200]} on {node} timed out after {timeout:g} s"
+    if out.exit_code != 0:
+        tail = redact(out.stderr.strip(), secrets)[-_STDERR_TAIL:]
+        failure = f"{shlex.join(argv)[:200]} on {node} exited with code {out.exit_code}"
+        return failure + (f": {tail}" if tail else "")
+    return ""
 
 
 def _connect_options(t: SshTarget) -> dict:
