@@ -8,8 +8,10 @@ import redis
 from playwright.sync_api import expect
 
 from console import audit
+from console.jobs import run_job
 from console.lab.seed import LAB_PEOPLE
 from console.models import AuditEntry, Job
+from console.tasks import verify_audit
 from tests.factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -65,6 +67,15 @@ def test_dba_signs_in_reads_the_audit_log_and_starts_a_verify_job(page, screensh
         pass
     assert polled.value.status == 200
     screenshot("job-page")
+
+    # Run the job body here (a real worker is another test's subject): the page follows it
+    # live to its end, and the finished fragment carries no polling trigger any more.
+    run_job(job.pk, verify_audit.body)
+    live = page.locator("#job-live")
+    expect(live.locator(".status")).to_have_text("succeeded")
+    expect(live).to_contain_text("chain intact")
+    expect(live).not_to_have_attribute("hx-trigger", re.compile(".*"))
+    screenshot("job-finished")
 
     # The job went to the broker (after the commit), to this test's own Redis database.
     queued = redis.Redis.from_url(e2e_broker)
