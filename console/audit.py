@@ -6,7 +6,7 @@ transaction) so that entries from several processes still form one chain in id o
 """
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -88,12 +88,21 @@ def _sql_field(name: str) -> str:
 
 # The same payload as digest(), in SQL: PostgreSQL recomputes a million hashes in a few seconds.
 _SQL_PAYLOAD = " || '|' || ".join(_sql_field(name) for name in HASHED_FIELDS)
-# Built from the constant field names above only; the values are bound parameters.
+# One row per batch: PostgreSQL recomputes every hash and checks the links inside the batch;
+# the caller checks the link between batches. Built from the constant field names above only.
 _SQL_VERIFY_BATCH = f"""
-    SELECT id, prev_hash,
-           hash = encode(sha256(convert_to(prev_hash || {_SQL_PAYLOAD}, 'UTF8')), 'hex'),
-           hash
-    FROM console_auditentry WHERE id > %s ORDER BY id LIMIT %s
+    WITH batch AS (
+        SELECT id, prev_hash, hash,
+               hash = encode(sha256(convert_to(prev_hash || {_SQL_PAYLOAD}, 'UTF8')), 'hex')
+                   AS sound,
+               lag(hash) OVER (ORDER BY id) AS before
+        FROM console_auditentry WHERE id > %s ORDER BY id LIMIT %s
+    )
+    SELECT count(*), max(id),
+           (array_agg(prev_hash ORDER BY id))[1],
+           (array_agg(hash ORDER BY id DESC))[1],
+           min(id) FILTER (WHERE NOT sound OR prev_hash <> before)
+    FROM batch
 """  # noqa: S608
 
 
@@ -166,47 +175,63 @@ class VerifyResult:
         return self.broken_id is None
 
 
-def _checked_rows(batch: int) -> Iterator[tuple[int, str, bool, str]]:
-    """(id, prev_hash, hash is sound, hash) for every entry in id order, in keyset batches."""
-    last_id = 0
-    while True:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(_SQL_VERIFY_BATCH, [last_id, batch])
-                rows = cursor.fetchall()
-        else:
-            rows = [
-                (entry_id, prev, digest(prev, tuple(values)) == stored, stored)
-                for entry_id, prev, stored, *values in AuditEntry.objects.filter(id__gt=last_id)
-                .order_by("id")
-                .values_list("id", "prev_hash", "hash", *HASHED_FIELDS)[:batch]
-            ]
-        if not rows:
-            return
-        yield from rows
-        last_id = rows[-1][0]
+def _verify_batch_python(last_id: int, batch: int) -> tuple:
+    """The PostgreSQL batch query's answer, computed here (for SQLite)."""
+    rows = list(
+        AuditEntry.objects.filter(id__gt=last_id)
+        .order_by("id")
+        .values_list("id", "prev_hash", "hash", *HASHED_FIELDS)[:batch]
+    )
+    if not rows:
+        return 0, None, None, None, None
+    bad = None
+    before = None
+    for entry_id, prev_hash, stored, *values in rows:
+        linked = before is None or prev_hash == before
+        if not linked or digest(prev_hash, tuple(values)) != stored:
+            bad = entry_id
+            break
+        before = stored
+    return len(rows), rows[-1][0], rows[0][1], rows[-1][2], bad
 
 
-def verify(*, batch: int = 50000, progress: Callable[[int], None] | None = None) -> VerifyResult:
+def _verify_batch(last_id: int, batch: int) -> tuple:
+    """(count, last id, first prev_hash, last hash, first bad id or None) of the next batch."""
+    if connection.vendor != "postgresql":
+        return _verify_batch_python(last_id, batch)
+    with connection.cursor() as cursor:
+        cursor.execute(_SQL_VERIFY_BATCH, [last_id, batch])
+        return cursor.fetchone()
+
+
+def _diagnose(entry_id: int, expected_prev: str) -> tuple[int, str]:
+    """Entries before `entry_id` that are intact, and what is wrong with it."""
+    checked = AuditEntry.objects.filter(id__lt=entry_id).count()
+    prev_hash = AuditEntry.objects.values_list("prev_hash", flat=True).get(pk=entry_id)
+    if prev_hash != expected_prev:
+        return checked, "the entry before it was changed or removed (previous hash does not match)"
+    return checked, "its contents were changed"
+
+
+def verify(*, batch: int = 100000, progress: Callable[[int], None] | None = None) -> VerifyResult:
     """Recompute the chain from the first entry; stop at the first broken link.
 
-    On PostgreSQL the database recomputes each entry's hash from its own fields and stored
-    prev_hash; the links between entries are checked here. Read-only; safe to run any time.
+    On PostgreSQL the database recomputes the hashes and checks the links within each batch;
+    only the links between batches are checked here. Read-only; safe to run any time.
     """
     expected_prev = GENESIS_HASH
-    checked = 0
-    for entry_id, prev_hash, sound, stored_hash in _checked_rows(batch):
-        if prev_hash != expected_prev:
-            return VerifyResult(
-                checked,
-                expected_prev,
-                entry_id,
-                "the entry before it was changed or removed (previous hash does not match)",
-            )
-        if not sound:
-            return VerifyResult(checked, expected_prev, entry_id, "its contents were changed")
-        expected_prev = stored_hash
-        checked += 1
-        if progress is not None and checked % batch == 0:
+    checked = last_id = 0
+    while True:
+        count, batch_last_id, first_prev, last_hash, bad_id = _verify_batch(last_id, batch)
+        if not count:
+            return VerifyResult(checked, expected_prev)
+        if first_prev != expected_prev:
+            bad_id = AuditEntry.objects.filter(id__gt=last_id).order_by("id").first().pk
+        if bad_id is not None:
+            before = AuditEntry.objects.filter(id__lt=bad_id).order_by("-id").first()
+            intact, reason = _diagnose(bad_id, before.hash if before else GENESIS_HASH)
+            return VerifyResult(intact, before.hash if before else GENESIS_HASH, bad_id, reason)
+        checked += count
+        expected_prev, last_id = last_hash, batch_last_id
+        if progress is not None:
             progress(checked)
-    return VerifyResult(checked, expected_prev)
