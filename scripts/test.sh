@@ -89,7 +89,7 @@ ruff_status=$?
 format_status=$?
 ((ruff_status == 0)) && ruff_status=$format_status
 
-timeout --signal=INT --kill-after=60 "$TEST_TIMEOUT" .venv/bin/pytest "$@"
+timeout --foreground --signal=INT --kill-after=60 "$TEST_TIMEOUT" .venv/bin/pytest "$@"
 pytest_status=$?
 ((pytest_status != 0)) && exit "$pytest_status"
 exit "$ruff_status"

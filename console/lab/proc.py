@@ -33,7 +33,6 @@ def run(
     *,
     user: str | None = None,
     timeout: float = 60,
-    input: str | None = None,
     cwd: str | Path = "/",
     new_session: bool = False,
 ) -> subprocess.CompletedProcess:
@@ -44,7 +43,7 @@ def run(
             list(argv),
             check=True,
             timeout=timeout,
-            input=input,
+            stdin=subprocess.DEVNULL,  # a daemon it starts must not hold the caller's terminal
             capture_output=True,
             text=True,
             cwd=cwd,
