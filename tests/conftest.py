@@ -172,3 +172,15 @@ def assert_no_secret_stored():
                 assert needle not in text, "a secret was stored in an audit entry or job log"
 
     return check
+
+
+@pytest.fixture
+def silent_port():
+    """A loopback port that accepts TCP connections (the kernel's backlog) but never answers:
+    how a hung server looks to a client, so connect timeouts can be tested safely."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]

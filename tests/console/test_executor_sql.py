@@ -110,6 +110,16 @@ def test_pg_refused_port_is_unreachable_at_once(pg_target, check_audit):
 
 
 @lab
+def test_pg_silent_server_times_out_as_unreachable(pg_target, check_audit, silent_port, settings):
+    settings.EXECUTOR_CONNECT_TIMEOUT = 1  # libpq waits at least 2 s
+    started = time.monotonic()
+    with pytest.raises(HostUnreachable, match="timeout"):
+        run_sql(dataclasses.replace(pg_target, port=silent_port), "SELECT 1")
+    assert time.monotonic() - started < 5
+    check_audit(AuditEntry.Status.FAILED)
+
+
+@lab
 def test_pg_error_carries_the_sqlstate(pg_target, check_audit):
     with pytest.raises(SqlFailed, match="42P01"):
         run_sql(pg_target, "SELECT * FROM no_such_table_here")
@@ -262,6 +272,18 @@ def test_mysql_refused_port_is_unreachable_at_once(mysql_target, check_audit):
     with pytest.raises(HostUnreachable, match="cannot connect"):
         run_sql(dataclasses.replace(mysql_target, port=free_port()), "SELECT 1")
     assert time.monotonic() - started < 3
+    check_audit(AuditEntry.Status.FAILED)
+
+
+@lab
+def test_mysql_silent_server_times_out_as_unreachable(
+    mysql_target, check_audit, silent_port, settings
+):
+    settings.EXECUTOR_CONNECT_TIMEOUT = 1
+    started = time.monotonic()
+    with pytest.raises(HostUnreachable, match="cannot connect"):
+        run_sql(dataclasses.replace(mysql_target, port=silent_port), "SELECT 1")
+    assert time.monotonic() - started < 5
     check_audit(AuditEntry.Status.FAILED)
 
 

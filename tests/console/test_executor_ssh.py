@@ -148,6 +148,15 @@ def test_refused_port_is_unreachable_at_once(ssh_target, check_audit):
     check_audit(AuditEntry.Status.FAILED)
 
 
+def test_silent_server_times_out_as_unreachable(ssh_target, check_audit, silent_port, settings):
+    settings.EXECUTOR_CONNECT_TIMEOUT = 1
+    started = time.monotonic()
+    with pytest.raises(HostUnreachable, match="timed out after 1 s"):
+        run_command(dataclasses.replace(ssh_target, port=silent_port), ["true"])
+    assert time.monotonic() - started < 4
+    check_audit(AuditEntry.Status.FAILED)
+
+
 def remote_processes(target, pattern: str) -> int:
     return run_command(target, ["pgrep", "-c", "-f", pattern], check=False).stdout.strip()
 
