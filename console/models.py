@@ -61,6 +61,13 @@ class AuditEntry(models.Model):
         indexes = [
             models.Index(fields=["actor_name", "-id"], name="audit_actor_idx"),
             models.Index(fields=["action", "-id"], name="audit_action_idx"),
+            # Prefix filters (`actor=carol*`) on the audit page: LIKE 'carol%' can use only a
+            # pattern_ops index on PostgreSQL unless the collation is "C".
+            models.Index(
+                fields=["actor_name"],
+                name="audit_actor_prefix_idx",
+                opclasses=["varchar_pattern_ops"],
+            ),
         ]
         permissions = [
             ("export_auditentry", "Can export audit entries"),

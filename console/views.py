@@ -217,9 +217,14 @@ def _csv_stream(rows: Iterator[dict]) -> Iterator[str]:
 
 
 def _jsonl_stream(rows: Iterator[dict]) -> Iterator[str]:
+    chunk: list[str] = []
     for row in rows:
         row["created"] = row["created"].isoformat()
-        yield json.dumps(row, ensure_ascii=False) + "\n"
+        chunk.append(json.dumps(row, ensure_ascii=False) + "\n")
+        if len(chunk) >= 500:
+            yield "".join(chunk)
+            chunk.clear()
+    yield "".join(chunk)
 
 
 EXPORT_FORMATS = {
