@@ -5,6 +5,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import ldap
@@ -176,6 +177,26 @@ def test_ldap_anonymous_cannot_read_people(lab_env):
     conn = ldap_connection(lab_env)
     with pytest.raises(ldap.INSUFFICIENT_ACCESS):
         conn.search_s(seed.LDAP_PEOPLE_BASE, ldap.SCOPE_SUBTREE, "(uid=alice)")
+
+
+def test_ldap_deleting_a_person_removes_them_from_groups(lab_env):
+    conn = ldap_connection(lab_env)
+    conn.simple_bind_s(lab_env["LAB_LDAP_ADMIN_DN"], lab_env["LAB_LDAP_ADMIN_PASSWORD"])
+    dn = seed.person_dn(f"leaver-{os.getpid()}")
+    conn.add_s(dn, [("objectClass", [b"inetOrgPerson"]), ("cn", [b"Leaver"]), ("sn", [b"Leaver"])])
+    group = seed.group_dn("team-web")
+    conn.modify_s(group, [(ldap.MOD_ADD, "member", [dn.encode()])])
+    conn.delete_s(dn)
+
+    def still_member() -> bool:
+        [(_, attrs)] = conn.search_s(group, ldap.SCOPE_BASE, attrlist=["member"])
+        return dn.encode() in attrs["member"]
+
+    # refint updates the groups in a background thread, just after the delete returns.
+    deadline = time.monotonic() + 5
+    while still_member() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not still_member()
 
 
 # --- databases and broker -------------------------------------------------------------------
