@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.db import connections
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -315,9 +316,19 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @never_cache
-@login_required
 @require_GET
 def job_live(request: HttpRequest, pk: int) -> HttpResponse:
-    """The live part of the job page; polled by htmx until the job has finished."""
+    """The live part of the job page; polled by htmx until the job has finished.
+
+    When the session has ended, htmx is told to load the sign-in page as a whole page
+    (HX-Redirect) instead of swapping it into the fragment.
+    """
+    if not request.user.is_authenticated:
+        page = reverse("job_detail", args=[pk])
+        if request.headers.get("HX-Request"):
+            response = HttpResponse()
+            response["HX-Redirect"] = f"{reverse('login')}?{urlencode({'next': page})}"
+            return response
+        return redirect_to_login(page)
     job = access.get_job_for_user(request.user, pk)
     return render(request, "console/partials/job_live.html", _live_context(job))

@@ -41,6 +41,13 @@ def test_helpdesk_may_not_read_the_audit_log(client, helpdesk):
     assert client.get(reverse("audit_list")).status_code == 403
 
 
+def test_refusal_page_keeps_the_console_layout(client, helpdesk):
+    client.force_login(helpdesk)
+    content = client.get(reverse("audit_list")).content.decode()
+    assert "Not allowed" in content
+    assert 'aria-label="Main"' in content
+
+
 def test_auditor_sees_the_audit_log(client, auditor):
     entry = make_audit_entry("role.lock", target="role:alice", actor_name="bob")
     client.force_login(auditor)

@@ -158,6 +158,21 @@ def test_fragment_shows_the_last_200_log_lines(client, helpdesk):
     assert html.index("line 0050") < html.index("line 0249")
 
 
+def test_fragment_after_sign_out_sends_htmx_to_the_sign_in_page(client, helpdesk):
+    job = make_job(user=helpdesk, status=Job.Status.RUNNING)
+    response = client.get(reverse("job_live", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response["HX-Redirect"].startswith(reverse("login") + "?next=")
+
+
+def test_fragment_without_htmx_redirects_anonymous_to_sign_in(client, helpdesk):
+    job = make_job(user=helpdesk)
+    response = client.get(reverse("job_live", args=[job.pk]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
 def test_fragment_refuses_post(client, helpdesk):
     job = make_job(user=helpdesk)
     client.force_login(helpdesk)
