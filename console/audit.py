@@ -7,10 +7,12 @@ transaction) so that entries from several processes still form one chain in id o
 
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import starmap
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from console.models import AuditEntry
@@ -88,20 +90,17 @@ def _sql_field(name: str) -> str:
 
 # The same payload as digest(), in SQL: PostgreSQL recomputes a million hashes in a few seconds.
 _SQL_PAYLOAD = " || '|' || ".join(_sql_field(name) for name in HASHED_FIELDS)
-# One row per batch: PostgreSQL recomputes every hash and checks the links inside the batch;
-# the caller checks the link between batches. Built from the constant field names above only.
-_SQL_VERIFY_BATCH = f"""
+# One row per range of ids: PostgreSQL recomputes every hash and checks the links inside the
+# range; verify() checks the links between ranges. Built from the constant field names above only.
+_SQL_VERIFY_RANGE = f"""
     WITH batch AS (
         SELECT id, prev_hash, hash,
                hash = encode(sha256(convert_to(prev_hash || {_SQL_PAYLOAD}, 'UTF8')), 'hex')
                    AS sound,
                lag(hash) OVER (ORDER BY id) AS before
-        FROM console_auditentry WHERE id > %s ORDER BY id LIMIT %s
+        FROM console_auditentry WHERE id > %s AND id <= %s
     )
-    SELECT count(*), max(id),
-           (array_agg(prev_hash ORDER BY id))[1],
-           (array_agg(hash ORDER BY id DESC))[1],
-           min(id) FILTER (WHERE NOT sound OR prev_hash <> before)
+    SELECT count(*), min(id), max(id), min(id) FILTER (WHERE NOT sound OR prev_hash <> before)
     FROM batch
 """  # noqa: S608
 
@@ -175,63 +174,104 @@ class VerifyResult:
         return self.broken_id is None
 
 
-def _verify_batch_python(last_id: int, batch: int) -> tuple:
-    """The PostgreSQL batch query's answer, computed here (for SQLite)."""
-    rows = list(
-        AuditEntry.objects.filter(id__gt=last_id)
+@dataclass(frozen=True)
+class _Range:
+    """What verifying the entries with ids in (after, upto] found."""
+
+    count: int
+    first_id: int | None = None
+    last_id: int | None = None
+    bad_id: int | None = None  # first entry whose hash or link inside the range is wrong
+    first_prev: str = ""
+    last_hash: str = ""
+
+
+def _verify_range_python(after: int, upto: int) -> _Range:
+    rows = (
+        AuditEntry.objects.filter(id__gt=after, id__lte=upto)
         .order_by("id")
-        .values_list("id", "prev_hash", "hash", *HASHED_FIELDS)[:batch]
+        .values_list("id", "prev_hash", "hash", *HASHED_FIELDS)
     )
-    if not rows:
-        return 0, None, None, None, None
-    bad = None
-    before = None
-    for entry_id, prev_hash, stored, *values in rows:
-        linked = before is None or prev_hash == before
-        if not linked or digest(prev_hash, tuple(values)) != stored:
-            bad = entry_id
-            break
-        before = stored
-    return len(rows), rows[-1][0], rows[0][1], rows[-1][2], bad
+    count, first_id, first_prev, before, bad_id = 0, None, "", None, None
+    for entry_id, prev_hash, stored, *values in rows.iterator(chunk_size=5000):
+        if first_id is None:
+            first_id, first_prev = entry_id, prev_hash
+        elif prev_hash != before and bad_id is None:
+            bad_id = entry_id
+        if bad_id is None and digest(prev_hash, tuple(values)) != stored:
+            bad_id = entry_id
+        count, before = count + 1, stored
+    return _Range(count, first_id, entry_id if count else None, bad_id, first_prev, before or "")
 
 
-def _verify_batch(last_id: int, batch: int) -> tuple:
-    """(count, last id, first prev_hash, last hash, first bad id or None) of the next batch."""
+def _verify_range(after: int, upto: int) -> _Range:
     if connection.vendor != "postgresql":
-        return _verify_batch_python(last_id, batch)
+        return _verify_range_python(after, upto)
     with connection.cursor() as cursor:
-        cursor.execute(_SQL_VERIFY_BATCH, [last_id, batch])
-        return cursor.fetchone()
+        cursor.execute(_SQL_VERIFY_RANGE, [after, upto])
+        count, first_id, last_id, bad_id = cursor.fetchone()
+        if not count:
+            return _Range(0)
+        cursor.execute(
+            "SELECT (SELECT prev_hash FROM console_auditentry WHERE id = %s),"
+            " (SELECT hash FROM console_auditentry WHERE id = %s)",
+            [first_id, last_id],
+        )
+        first_prev, last_hash = cursor.fetchone()
+    return _Range(count, first_id, last_id, bad_id, first_prev, last_hash)
 
 
-def _diagnose(entry_id: int, expected_prev: str) -> tuple[int, str]:
-    """Entries before `entry_id` that are intact, and what is wrong with it."""
-    checked = AuditEntry.objects.filter(id__lt=entry_id).count()
+def _verify_range_in_thread(bounds: tuple[int, int]) -> _Range:
+    try:
+        return _verify_range(*bounds)
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def _diagnose(entry_id: int) -> VerifyResult:
+    before = AuditEntry.objects.filter(id__lt=entry_id).order_by("-id").first()
+    expected_prev = before.hash if before else GENESIS_HASH
+    intact = AuditEntry.objects.filter(id__lt=entry_id).count()
     prev_hash = AuditEntry.objects.values_list("prev_hash", flat=True).get(pk=entry_id)
     if prev_hash != expected_prev:
-        return checked, "the entry before it was changed or removed (previous hash does not match)"
-    return checked, "its contents were changed"
+        reason = "the entry before it was changed or removed (previous hash does not match)"
+    else:
+        reason = "its contents were changed"
+    return VerifyResult(intact, expected_prev, entry_id, reason)
 
 
-def verify(*, batch: int = 100000, progress: Callable[[int], None] | None = None) -> VerifyResult:
-    """Recompute the chain from the first entry; stop at the first broken link.
+def verify(
+    *, span: int = 100_000, workers: int = 2, progress: Callable[[int], None] | None = None
+) -> VerifyResult:
+    """Recompute the chain from the first entry and name the first broken link. Read-only.
 
-    On PostgreSQL the database recomputes the hashes and checks the links within each batch;
-    only the links between batches are checked here. Read-only; safe to run any time.
+    The ids are cut into ranges of `span`; on PostgreSQL each range is checked by the database
+    (hashes and links inside it), `workers` ranges at a time on connections of their own unless
+    the caller is inside a transaction (then on its connection, to see what it sees).
     """
-    expected_prev = GENESIS_HASH
-    checked = last_id = 0
-    while True:
-        count, batch_last_id, first_prev, last_hash, bad_id = _verify_batch(last_id, batch)
-        if not count:
-            return VerifyResult(checked, expected_prev)
-        if first_prev != expected_prev:
-            bad_id = AuditEntry.objects.filter(id__gt=last_id).order_by("id").first().pk
-        if bad_id is not None:
-            before = AuditEntry.objects.filter(id__lt=bad_id).order_by("-id").first()
-            intact, reason = _diagnose(bad_id, before.hash if before else GENESIS_HASH)
-            return VerifyResult(intact, before.hash if before else GENESIS_HASH, bad_id, reason)
-        checked += count
-        expected_prev, last_id = last_hash, batch_last_id
-        if progress is not None:
-            progress(checked)
+    bounds = AuditEntry.objects.aggregate(lo=models.Min("id"), hi=models.Max("id"))
+    if bounds["lo"] is None:
+        return VerifyResult(0, GENESIS_HASH)
+    edges = list(range(bounds["lo"] - 1, bounds["hi"], span)) + [bounds["hi"]]
+    ranges = list(zip(edges, edges[1:], strict=False))
+    parallel = connection.vendor == "postgresql" and not connection.in_atomic_block
+    pool = ThreadPoolExecutor(max_workers=workers) if parallel else None
+    try:
+        results = (
+            pool.map(_verify_range_in_thread, ranges) if pool else starmap(_verify_range, ranges)
+        )
+        expected_prev, checked = GENESIS_HASH, 0
+        for found in results:
+            if not found.count:
+                continue
+            if found.first_prev != expected_prev:
+                return _diagnose(found.first_id)
+            if found.bad_id is not None:
+                return _diagnose(found.bad_id)
+            checked, expected_prev = checked + found.count, found.last_hash
+            if progress is not None:
+                progress(checked)
+        return VerifyResult(checked, expected_prev)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)

@@ -234,3 +234,17 @@ def test_sqlite_chain_is_verified_in_python_and_detects_a_change(tmp_path):
     assert flow.returncode == 0, flow.stderr
     _, broken, expected = flow.stdout.strip().splitlines()[-1].split()
     assert broken == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_verify_checks_the_links_between_ranges():
+    entries = _append(12)
+    total = AuditEntry.objects.count()
+    assert audit.verify(span=3, workers=2).checked == total
+    # Remove each entry that starts a range in turn, and the link across the boundary breaks.
+    first = AuditEntry.objects.order_by("id").first().pk
+    victim = next(e for e in entries[1:-1] if (e.pk - first) % 3 == 0)
+    _tamper("DELETE FROM console_auditentry WHERE id = %s", [victim.pk])
+    result = audit.verify(span=3, workers=2)
+    assert result.broken_id == victim.pk + 1
+    assert "changed or removed" in result.reason
