@@ -53,7 +53,7 @@ class AuditEntry(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     job_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     intent_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    prev_hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64, unique=True)  # one successor per entry
     hash = models.CharField(max_length=64, unique=True)
 
     class Meta:
