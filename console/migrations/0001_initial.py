@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,87 +15,212 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Credential',
+            name="Credential",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('kind', models.CharField(choices=[('password', 'Password'), ('ssh-key', 'Ssh Key'), ('pcp-password', 'Pcp Password')], max_length=16)),
-                ('username', models.CharField(blank=True, max_length=150)),
-                ('secret_token', models.BinaryField()),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('rotated', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("password", "Password"),
+                            ("ssh-key", "Ssh Key"),
+                            ("pcp-password", "Pcp Password"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("username", models.CharField(blank=True, max_length=150)),
+                ("secret_token", models.BinaryField()),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("rotated", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(db_index=True, max_length=64)),
-                ('title', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('errored', 'Errored'), ('cancelled', 'Cancelled')], db_index=True, default='pending', max_length=16)),
-                ('user_name', models.CharField(blank=True, max_length=150)),
-                ('source', models.CharField(choices=[('ui', 'Ui'), ('api', 'Api'), ('job', 'Job'), ('schedule', 'Schedule'), ('ldap-sync', 'Ldap Sync'), ('cli', 'Cli'), ('system', 'System')], default='ui', max_length=16)),
-                ('created', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('started', models.DateTimeField(blank=True, null=True)),
-                ('finished', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat', models.DateTimeField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('celery_task_id', models.CharField(blank=True, max_length=64)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('result', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('progress', models.PositiveSmallIntegerField(default=0)),
-                ('target_type', models.CharField(blank=True, max_length=64)),
-                ('target_id', models.CharField(blank=True, max_length=64)),
-                ('target_name', models.CharField(blank=True, max_length=255)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='jobs', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(db_index=True, max_length=64)),
+                ("title", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("errored", "Errored"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("user_name", models.CharField(blank=True, max_length=150)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("ui", "Ui"),
+                            ("api", "Api"),
+                            ("job", "Job"),
+                            ("schedule", "Schedule"),
+                            ("ldap-sync", "Ldap Sync"),
+                            ("cli", "Cli"),
+                            ("system", "System"),
+                        ],
+                        default="ui",
+                        max_length=16,
+                    ),
+                ),
+                ("created", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("started", models.DateTimeField(blank=True, null=True)),
+                ("finished", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat", models.DateTimeField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("celery_task_id", models.CharField(blank=True, max_length=64)),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("result", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("progress", models.PositiveSmallIntegerField(default=0)),
+                ("target_type", models.CharField(blank=True, max_length=64)),
+                ("target_id", models.CharField(blank=True, max_length=64)),
+                ("target_name", models.CharField(blank=True, max_length=255)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="jobs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-                'permissions': [('view_all_jobs', "Can view every user's jobs")],
+                "ordering": ["-id"],
+                "permissions": [("view_all_jobs", "Can view every user's jobs")],
             },
         ),
         migrations.CreateModel(
-            name='JobLogLine',
+            name="JobLogLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('level', models.CharField(choices=[('info', 'Info'), ('warning', 'Warning'), ('error', 'Error')], default='info', max_length=8)),
-                ('message', models.TextField()),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='log_lines', to='console.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[("info", "Info"), ("warning", "Warning"), ("error", "Error")],
+                        default="info",
+                        max_length=8,
+                    ),
+                ),
+                ("message", models.TextField()),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="log_lines",
+                        to="console.job",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor_name', models.CharField(blank=True, max_length=150)),
-                ('source', models.CharField(choices=[('ui', 'Ui'), ('api', 'Api'), ('job', 'Job'), ('schedule', 'Schedule'), ('ldap-sync', 'Ldap Sync'), ('cli', 'Cli'), ('system', 'System')], max_length=16)),
-                ('action', models.CharField(db_index=True, max_length=64)),
-                ('target', models.CharField(blank=True, db_index=True, max_length=255)),
-                ('node', models.CharField(blank=True, max_length=255)),
-                ('command', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('started', 'Started'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('abandoned', 'Abandoned')], db_index=True, max_length=16)),
-                ('exit_code', models.IntegerField(blank=True, null=True)),
-                ('output', models.TextField(blank=True)),
-                ('error', models.TextField(blank=True)),
-                ('duration_ms', models.IntegerField(blank=True, null=True)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('job_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('intent_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64, unique=True)),
-                ('actor', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("actor_name", models.CharField(blank=True, max_length=150)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("ui", "Ui"),
+                            ("api", "Api"),
+                            ("job", "Job"),
+                            ("schedule", "Schedule"),
+                            ("ldap-sync", "Ldap Sync"),
+                            ("cli", "Cli"),
+                            ("system", "System"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("action", models.CharField(db_index=True, max_length=64)),
+                ("target", models.CharField(blank=True, db_index=True, max_length=255)),
+                ("node", models.CharField(blank=True, max_length=255)),
+                ("command", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("started", "Started"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("abandoned", "Abandoned"),
+                        ],
+                        db_index=True,
+                        max_length=16,
+                    ),
+                ),
+                ("exit_code", models.IntegerField(blank=True, null=True)),
+                ("output", models.TextField(blank=True)),
+                ("error", models.TextField(blank=True)),
+                ("duration_ms", models.IntegerField(blank=True, null=True)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("job_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("intent_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64, unique=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'audit entries',
-                'ordering': ['-id'],
-                'permissions': [('export_auditentry', 'Can export audit entries'), ('verify_auditentry', 'Can verify the audit chain')],
-                'indexes': [models.Index(fields=['actor_name', '-id'], name='audit_actor_idx'), models.Index(fields=['action', '-id'], name='audit_action_idx')],
+                "verbose_name_plural": "audit entries",
+                "ordering": ["-id"],
+                "permissions": [
+                    ("export_auditentry", "Can export audit entries"),
+                    ("verify_auditentry", "Can verify the audit chain"),
+                ],
+                "indexes": [
+                    models.Index(fields=["actor_name", "-id"], name="audit_actor_idx"),
+                    models.Index(fields=["action", "-id"], name="audit_action_idx"),
+                ],
             },
         ),
     ]

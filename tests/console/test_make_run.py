@@ -111,3 +111,4 @@ def test_run_script_serves_the_console_and_its_worker_runs_jobs(tmp_path):
         log.close()
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / "var")], capture_output=True)
     assert leftovers.returncode == 1, "processes of the run script outlived it"
+    assert not (REPO / "control").exists(), "the broker wrote outside CONSOLE_VAR_DIR"
