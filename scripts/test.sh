@@ -61,7 +61,9 @@ stop_lab() {
     exit "$status"
 }
 
-if [[ -e $LAB_DIR/lab.json ]]; then
+# A developer's lab that is fully up is reused and left up; a stale one (its processes gone, as
+# after a reboot or a killed session) is brought up by this run and stopped at its end.
+if [[ -e $LAB_DIR/lab.json ]] && ! "${LAB[@]}" status 2>/dev/null | grep -qv ' running '; then
     keep_lab=yes
     echo "lab: already up before this run; it stays up afterwards ($LAB_DIR)"
 else
