@@ -29,7 +29,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from kombu import Connection
 
-import console.tasks  # noqa: F401  (registers console.verify_audit; Celery discovers lazily)
 from console import access, actions, jobs
 from console.forms import AuditFilterForm, JobFilterForm, KeysetForm
 from console.models import AuditEntry, Job
