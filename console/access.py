@@ -21,9 +21,12 @@ PERSONAS: dict[str, list[str]] = {
         "console.view_job",
         "console.view_all_jobs",
         "console.add_job",
+        "clusters.view_cluster",
+        "clusters.add_cluster",
+        "clusters.view_node",
     ],
     "helpdesk": ["console.view_job", "console.add_job"],
-    "manager": ["console.view_job"],
+    "manager": ["console.view_job", "clusters.view_cluster", "clusters.view_node"],
     "auditor": [
         "console.view_auditentry",
         "console.export_auditentry",

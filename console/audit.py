@@ -34,6 +34,8 @@ SECRET_CREATED = "secret.created"
 SECRET_ROTATED = "secret.rotated"
 REMOTE_COMMAND = "remote.command"
 REMOTE_SQL = "remote.sql"
+CLUSTER_REGISTERED = "cluster.registered"
+NODE_REGISTERED = "node.registered"
 
 GENESIS_HASH = "0" * 64
 _APPEND_ATTEMPTS = 100

@@ -14,6 +14,7 @@ urlpatterns = [
     path("jobs/", views.job_list, name="job_list"),
     path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
     path("jobs/<int:pk>/live/", views.job_live, name="job_live"),
+    path("clusters/", include("clusters.urls")),
     path("api/", include("console.api")),
     path("admin/", admin.site.urls),
 ]
