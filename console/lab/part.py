@@ -1,29 +1,15 @@
-"""What every part of the lab (one server) provides, and the host it runs on."""
+"""What every part of the lab (one server) provides. Hosts are in net.py."""
 
 import secrets
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from console.lab import proc
+from console.lab.net import Host
 
 if TYPE_CHECKING:
     from console.lab.lab import Lab
-
-
-@dataclass(frozen=True)
-class Host:
-    """A machine of the lab. Today every part runs on this machine's loopback. When hosts become
-    network namespaces, `address` is the namespace's address and `argv` wraps a command so that it
-    runs inside it; parts already build every command through `argv`."""
-
-    name: str
-    address: str = "127.0.0.1"
-
-    def argv(self, argv: Sequence[str]) -> list[str]:
-        return list(argv)
 
 
 LOCALHOST = Host("local")
