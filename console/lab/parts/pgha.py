@@ -1,0 +1,452 @@
+"""PostgreSQL 15 high availability: a primary on db1 and a synchronous hot standby on db2.
+
+primary (db1)  initdb --data-checksums; wal_level replica, WAL archived into LAB_DIR/archive
+               (the backup site's shared catalog; the copy refuses to overwrite), fsync off (the
+               lab only), scram-sha-256 for the lab network, a `replicator` role, the seed of
+               pgha_seed.py. LAB_PG_* point at it.
+standby (db2)  pg_basebackup -R -X stream -C -S db2 -d application_name=db2 from the primary,
+               restore_command from the archive. Only once it streams does the primary make it
+               synchronous, by ALTER SYSTEM (synchronous_standby_names = db2, synchronous_commit
+               = remote_apply): set before, every commit would block; set after the base backup,
+               a promoted standby does not inherit it and does not block.
+
+remote_apply, not `on`: with `on` a commit returns once the standby has flushed the WAL, not
+replayed it, so a read on db2 just after a commit through pgpool may miss the row. The lab
+promises "committed through pgpool, readable on db2 at once", which only remote_apply gives.
+
+A part built on another is stale once that one is rebuilt (a new primary has a new system
+identifier): `build-id` files record what each was built on, and a stale part does not count as
+running, so `lab up` rebuilds it. After a failover, `lab up primary standby pgpool` (or the
+tests' teardown, `rebuild`) gives the normal topology back.
+
+Waits and faults for tests: wait_for_streaming, wait_for_sync, kill_server (a crash as
+PostgreSQL sees it), promote, and `query`, which runs SQL with a client-side deadline (a commit
+waiting for a synchronous standby ignores statement_timeout).
+"""
+
+import contextlib
+import json
+import secrets
+import shlex
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg import sql
+
+from console.lab import proc, seed
+from console.lab.part import Part, new_password
+from console.lab.parts import pgha_seed
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PG_PORT = 5432
+STANDBY_NAME = "db2"  # the standby's application_name and replication slot
+REPLICATION_USER = "replicator"
+APPLICATION_NAME = "dbconsole-lab"
+
+
+def conf_string(value: str) -> str:
+    """A postgresql.conf (or pgpool.conf) string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+# --- SQL with deadlines -----------------------------------------------------------------------
+def connect(target: dict, dbname: str = "postgres", **kwargs: Any) -> psycopg.Connection:
+    """A connection to `target` ({host, port, user, password}) with a 3 s connect timeout."""
+    return psycopg.connect(
+        host=target["host"],
+        port=target["port"],
+        user=target.get("user", "postgres"),
+        password=target["password"],
+        dbname=dbname,
+        connect_timeout=kwargs.pop("connect_timeout", 3),
+        application_name=kwargs.pop("application_name", APPLICATION_NAME),
+        **kwargs,
+    )
+
+
+@contextlib.contextmanager
+def deadline(conn: psycopg.Connection, timeout: float) -> Iterator[None]:
+    """Cancel what `conn` runs once `timeout` seconds have passed, and raise TimeoutError then
+    (also when the server ignored the cancel: a commit waiting for a synchronous standby is
+    released by it, but has already committed locally)."""
+    fired = threading.Event()
+
+    def cancel() -> None:
+        fired.set()
+        conn.cancel_safe(timeout=2)
+
+    timer = threading.Timer(timeout, cancel)
+    timer.start()
+    try:
+        yield
+    except psycopg.errors.QueryCanceled:
+        if fired.is_set():
+            raise TimeoutError(f"statement did not finish within {timeout:g} s") from None
+        raise
+    finally:
+        timer.cancel()
+    if fired.is_set():
+        raise TimeoutError(f"statement did not finish within {timeout:g} s")
+
+
+def query(
+    target: dict, statement: Any, params: Sequence | dict | None = None, *, timeout: float = 10
+) -> list[tuple]:
+    """Run one statement in a new autocommit connection and return its rows (none for a
+    statement without result); TimeoutError after `timeout` seconds (see `deadline`)."""
+    with connect(target, target.get("dbname", "postgres"), autocommit=True) as conn:
+        with deadline(conn, timeout):
+            cur = conn.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+
+
+def answers(target: dict) -> bool:
+    """True when the server accepts a login and answers SELECT 1."""
+    try:
+        return query(target, "SELECT 1", timeout=3) == [(1,)]
+    except (psycopg.Error, TimeoutError):
+        return False
+
+
+# --- which build a part was built on ----------------------------------------------------------
+def write_build_id(part: Part, upstream: Sequence[Part] = ()) -> None:
+    """Record a new identity for this build of `part` and the builds of `upstream` it uses."""
+    record = {"id": secrets.token_hex(8), "on": {up.name: build_id(up) for up in upstream}}
+    proc.write_file(part.dir / "build-id", json.dumps(record) + "\n", mode=0o644)
+
+
+def build_id(part: Part) -> str | None:
+    try:
+        return json.loads((part.dir / "build-id").read_text())["id"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+
+
+def built_on_current(part: Part, upstream: Sequence[Part]) -> bool:
+    """True when `part` was built on the current builds of `upstream` (none was rebuilt since)."""
+    try:
+        recorded = json.loads((part.dir / "build-id").read_text())["on"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return False
+    current = {up.name: build_id(up) for up in upstream}
+    return None not in current.values() and all(recorded.get(n) == i for n, i in current.items())
+
+
+# --- the servers ------------------------------------------------------------------------------
+class HaPostgres(Part):
+    """A PostgreSQL 15 server of the HA pair in <part>/data, run by the postgres OS user on its
+    host, listening on the host's address and on a unix socket in <part>/run."""
+
+    comm = "postgres"
+    port = PG_PORT  # on a namespaced host; a free port on loopback
+    upstream: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def data(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.dir / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "postgres.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data / "postmaster.pid"
+
+    @property
+    def archive(self) -> Path:
+        return self.lab.dir / "archive"
+
+    def upstream_parts(self) -> list[Part]:
+        return [self.lab.parts[name] for name in self.upstream]
+
+    def running(self) -> bool:
+        return super().running() and built_on_current(self, self.upstream_parts())
+
+    def run_as_postgres(self, argv: Sequence[str], timeout: float = 60) -> None:
+        proc.run(self.host.argv(argv, user="postgres"), timeout=timeout, new_session=True)
+
+    def host_settings(self, rec: dict) -> dict[str, str]:
+        """Settings that differ per host (a base backup copies the primary's postgresql.conf)."""
+        return {
+            "listen_addresses": conf_string(rec["host"]),
+            "port": str(rec["port"]),
+            "unix_socket_directories": conf_string(str(self.socket_dir)),
+            "restore_command": conf_string(f"cp {shlex.quote(str(self.archive))}/%f %p"),
+        }
+
+    def append_settings(self, settings: dict[str, str], title: str) -> None:
+        with open(self.data / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write(f"\n# --- dbconsole lab: {title} ---\n")
+            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+
+    def start(self, rec: dict | None = None) -> None:
+        """Start the built server (again, after `stop`); return once it accepts connections."""
+        argv = [f"{PG_BIN}/pg_ctl", "start", "-D", str(self.data), "-l", str(self.log)]
+        try:
+            self.run_as_postgres([*argv, "-w", "-t", "60", "-s"], timeout=90)
+        except proc.LabError as e:
+            raise proc.LabError(f"{self.name}: {e}\n{proc.tail(self.log)}") from None
+
+    def stop(self, rec: dict) -> None:
+        pid = self.pid()
+        if not proc.alive(pid, self.comm):
+            return
+        argv = [f"{PG_BIN}/pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "30"]
+        try:
+            self.run_as_postgres([*argv, "-s"], timeout=45)
+        except proc.LabError:
+            pass  # terminate() below escalates to SIGKILL
+        proc.terminate(pid, self.comm, self.name)
+
+    def target(self, rec: dict, dbname: str = "postgres") -> dict:
+        """How to log in as postgres (host, port, user, password, dbname) for `query`."""
+        password = self.lab.load()["parts"]["primary"]["superuser_password"]
+        return {"host": rec["host"], "port": rec["port"], "user": "postgres",
+                "password": password, "dbname": dbname}  # fmt: skip
+
+    def hba(self) -> str:
+        network = str(self.lab.net.network) if self.host.in_namespace else "127.0.0.1/32"
+        return (
+            "# TYPE  DATABASE     USER        ADDRESS         METHOD\n"
+            "local   all          postgres                    peer\n"
+            f"host    replication  {REPLICATION_USER}  {network}  scram-sha-256\n"
+            f"host    all          all         {network}  scram-sha-256\n"
+        )
+
+
+class PgPrimary(HaPostgres):
+    """db1: the primary, with the seed data. Rebuilding it empties the WAL archive (a new
+    cluster restarts WAL file names, which the no-overwrite archive_command would refuse)."""
+
+    name = "primary"
+    description = "PostgreSQL primary"
+
+    def new_record(self, old: dict, taken: set[int]) -> dict:
+        rec = super().new_record(old, taken)
+        rec["superuser_password"] = old.get("superuser_password") or new_password()
+        rec["replication_password"] = old.get("replication_password") or new_password()
+        return rec
+
+    def build(self, rec: dict) -> None:
+        proc.make_dir(self.dir, owner="postgres", mode=0o700)
+        proc.make_dir(self.socket_dir, owner="postgres", mode=0o755)
+        if self.archive.exists():
+            shutil.rmtree(self.archive)
+        proc.make_dir(self.archive, owner="postgres", mode=0o700)
+        self.initdb(rec)
+        proc.write_file(self.data / "pg_hba.conf", self.hba(), owner="postgres", mode=0o600)
+        archive = shlex.quote(str(self.archive))
+        self.append_settings(
+            {
+                "password_encryption": "'scram-sha-256'",
+                "fsync": "off",  # the lab only: a crash of the machine loses the lab anyway
+                "shared_buffers": "32MB",
+                "max_connections": "100",
+                "wal_level": "replica",
+                "hot_standby": "on",
+                "max_wal_senders": "10",
+                "max_replication_slots": "10",
+                "archive_mode": "on",
+                "archive_command": conf_string(f"test ! -f {archive}/%f && cp %p {archive}/%f"),
+                "wal_retrieve_retry_interval": "1s",
+                "wal_sender_timeout": "5s",  # a partition shows in pg_stat_replication in 5 s
+                "wal_receiver_timeout": "5s",
+                "wal_receiver_status_interval": "1s",
+                "log_line_prefix": "'%m [%p] %q%u@%d '",
+            },
+            "cluster",
+        )
+        self.append_settings(self.host_settings(rec), f"host {self.host.name}")
+        self.start()
+        self.provision(rec)
+        write_build_id(self)
+
+    def initdb(self, rec: dict) -> None:
+        pwfile = proc.write_file(
+            self.dir / "pwfile", rec["superuser_password"], owner="postgres", mode=0o600
+        )
+        argv = [f"{PG_BIN}/initdb", "-D", str(self.data), "-U", "postgres", f"--pwfile={pwfile}"]
+        argv += ["--data-checksums", "--auth-local=peer", "--auth-host=scram-sha-256"]
+        argv += ["-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"]
+        try:
+            self.run_as_postgres(argv, timeout=120)
+        finally:
+            pwfile.unlink()
+
+    def provision(self, rec: dict) -> None:
+        """The replication role, the seed roles and databases (before any standby exists, so no
+        statement waits for one)."""
+        target = {**self.target(rec), "password": rec["superuser_password"]}
+        with connect(target, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} REPLICATION LOGIN PASSWORD {}").format(
+                    sql.Identifier(REPLICATION_USER), sql.Literal(rec["replication_password"])
+                )
+            )
+            for statement in pgha_seed.role_statements():
+                conn.execute(statement)
+            conn.execute(
+                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(seed.PG_SEED_DATABASE))
+            )
+            for database in seed.SEED_DATABASES:
+                conn.execute(pgha_seed.create_database(database))
+        with connect(target, seed.PG_SEED_DATABASE, autocommit=True) as conn:
+            for statement in seed.PG_SEED_SQL:
+                conn.execute(statement)  # type: ignore[arg-type]
+        for database in seed.SEED_DATABASES:
+            with connect(target, database) as conn:  # one transaction per database
+                for statement in pgha_seed.inside_database(database):
+                    conn.execute(statement)
+
+    def env(self, rec: dict) -> dict[str, str]:
+        return {
+            "LAB_PG_HOST": rec["host"],
+            "LAB_PG_PORT": str(rec["port"]),
+            "LAB_PG_USER": "postgres",
+            "LAB_PG_PASSWORD": rec["superuser_password"],
+        }
+
+
+class PgStandby(HaPostgres):
+    """db2: a hot standby of the primary, synchronous once it streams."""
+
+    name = "standby"
+    description = "PostgreSQL sync standby"
+    upstream = ("primary",)
+
+    def new_record(self, old: dict, taken: set[int]) -> dict:
+        return {**super().new_record(old, taken), "application_name": STANDBY_NAME}
+
+    def build(self, rec: dict) -> None:
+        primary = self.lab.parts["primary"]
+        primary_rec = self.lab.load()["parts"]["primary"]
+        if not primary.running():
+            raise proc.LabError("the primary is not running; build it first (lab up primary)")
+        primary_target = primary.target(primary_rec)  # type: ignore[attr-defined]
+        # While no standby streams, nothing may wait for one; an old slot would make -C fail.
+        make_asynchronous(primary_target)
+        query(
+            primary_target,
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+            " WHERE slot_name = %s",
+            [STANDBY_NAME],
+        )
+        proc.make_dir(self.dir, owner="postgres", mode=0o700)
+        proc.make_dir(self.socket_dir, owner="postgres", mode=0o755)
+        self.base_backup(primary_rec)
+        self.append_settings(self.host_settings(rec), f"host {self.host.name}")
+        self.start()
+        wait_for_streaming(primary_target, STANDBY_NAME, timeout=30)
+        make_synchronous(primary_target, STANDBY_NAME)
+        wait_for_sync(primary_target, STANDBY_NAME, timeout=30)
+        write_build_id(self, self.upstream_parts())
+
+    def base_backup(self, primary_rec: dict) -> None:
+        passfile = proc.write_file(
+            self.dir / "pgpass",
+            f"*:*:*:{REPLICATION_USER}:{primary_rec['replication_password']}\n",
+            owner="postgres",
+            mode=0o600,
+        )
+        conninfo = psycopg.conninfo.make_conninfo(
+            host=primary_rec["host"],
+            port=primary_rec["port"],
+            user=REPLICATION_USER,
+            passfile=str(passfile),
+            application_name=STANDBY_NAME,
+            connect_timeout=5,
+        )
+        argv = [f"{PG_BIN}/pg_basebackup", "-D", str(self.data), "-R", "-X", "stream"]
+        argv += ["-C", "-S", STANDBY_NAME, "-c", "fast", "--no-password", "-d", conninfo]
+        self.run_as_postgres(argv, timeout=120)
+
+    def env(self, rec: dict) -> dict[str, str]:
+        return {"LAB_PG_STANDBY_HOST": rec["host"], "LAB_PG_STANDBY_PORT": str(rec["port"])}
+
+
+# --- replication ------------------------------------------------------------------------------
+def make_synchronous(primary: dict, standby_name: str) -> None:
+    """Make the primary wait for `standby_name` to apply every commit (ALTER SYSTEM + reload)."""
+    names = sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}")
+    query(primary, names.format(sql.Literal(standby_name)))
+    query(primary, "ALTER SYSTEM SET synchronous_commit = 'remote_apply'")
+    query(primary, "SELECT pg_reload_conf()")
+
+
+def make_asynchronous(primary: dict) -> None:
+    """Let the primary commit without any standby (undo make_synchronous)."""
+    query(primary, "ALTER SYSTEM RESET synchronous_standby_names")
+    query(primary, "ALTER SYSTEM RESET synchronous_commit")
+    query(primary, "SELECT pg_reload_conf()")
+
+
+def replication_state(primary: dict, standby_name: str) -> tuple[str, str] | None:
+    """(state, sync_state) of `standby_name` in the primary's pg_stat_replication, or None."""
+    rows = query(
+        primary,
+        "SELECT state, sync_state FROM pg_stat_replication WHERE application_name = %s",
+        [standby_name],
+        timeout=3,
+    )
+    return rows[0] if rows else None
+
+
+def wait_for_streaming(primary: dict, standby_name: str, timeout: float = 20) -> None:
+    """Return once `standby_name` streams from the primary; LabError after `timeout`."""
+    proc.wait_for(
+        lambda: (replication_state(primary, standby_name) or ("",))[0] == "streaming",
+        timeout,
+        f"{standby_name} to stream from the primary",
+        step=0.1,
+    )
+
+
+def wait_for_sync(primary: dict, standby_name: str = STANDBY_NAME, timeout: float = 20) -> None:
+    """Return once pg_stat_replication on the primary says `standby_name` streams and is sync."""
+    proc.wait_for(
+        lambda: replication_state(primary, standby_name) == ("streaming", "sync"),
+        timeout,
+        f"{standby_name} to be a synchronous standby",
+        step=0.1,
+    )
+
+
+# --- faults -----------------------------------------------------------------------------------
+def kill_server(part: HaPostgres) -> float:
+    """SIGKILL the postmaster and every process it started (what a crash of its host does to
+    PostgreSQL), and return the seconds until none runs (a zombie counts as gone: PID 1 reaps
+    slowly here). Its address then refuses connections at once."""
+    started = time.monotonic()
+    pid = part.pid()
+    if not proc.alive(pid, part.comm):
+        return 0.0
+    victims = [pid, *proc.descendants(pid)]
+    for victim in victims:
+        proc.signal_quietly(victim, 9)
+    proc.wait_for(
+        lambda: not any(proc.alive(victim) for victim in victims), 15, f"{part.name} to die"
+    )
+    return time.monotonic() - started
+
+
+def promote(part: HaPostgres) -> None:
+    """Promote a standby with `pg_ctl promote -w` on its host; return once it accepts writes."""
+    part.run_as_postgres([f"{PG_BIN}/pg_ctl", "promote", "-D", str(part.data), "-w", "-s"])
+
+
+def is_primary(target: dict) -> bool:
+    """True when the server answers and is not in recovery."""
+    try:
+        return query(target, "SELECT NOT pg_is_in_recovery()", timeout=3) == [(True,)]
+    except (psycopg.Error, TimeoutError):
+        return False
