@@ -57,6 +57,10 @@ LAB_VARIABLES = (
     "LAB_LDAP_BASE",
     "LAB_LDAP_ADMIN_DN",
     "LAB_LDAP_ADMIN_PASSWORD",
+    "LAB_NET",
+    "LAB_BRIDGE",
+    "LAB_HOSTS",
+    "LAB_KNOWN_HOSTS",
 )
 
 
@@ -72,6 +76,44 @@ def lab_env() -> Mapping[str, str]:
             pytrace=False,
         )
     return MappingProxyType({name: os.environ[name] for name in LAB_VARIABLES})
+
+
+@pytest.fixture(scope="session")
+def lab(lab_env):
+    """The running lab as a console.lab.lab.Lab: `lab.host("db1")` (name, address, namespace,
+    argv), `lab.parts`, `lab.load()` (records: ports, passwords); faults in console.lab.faults.
+
+    Lifecycle: scripts/test.sh (`make test`) brings the lab up before pytest starts, because
+    DATABASE_URL must be known before Django is, and down after pytest ends, also on failure
+    or Ctrl-C, then checks that nothing is left. This fixture starts nothing: it checks that the
+    lab's bridge is up (never send traffic to a lab address without it) and hands the lab over.
+    A module that breaks parts asks `rebuild_parts` to rebuild them after its tests.
+    """
+    from pathlib import Path
+
+    from console.lab.lab import Lab
+    from console.lab.net import require_lab_network
+
+    require_lab_network(lab_env["LAB_BRIDGE"])
+    return Lab(Path(lab_env["LAB_DIR"]))
+
+
+@pytest.fixture(scope="module")
+def rebuild_parts(lab):
+    """Call `rebuild_parts("ssh-my1", "mariadb")` (or a group: "ssh") in a test that breaks
+    those parts (crashes their host, stops or damages the server): after the module's last
+    test they are rebuilt from nothing (`lab down <parts>`, then `lab up <parts>`), keeping their
+    ports and passwords, so the next module finds them as `lab up` left them. The other parts
+    are not touched."""
+    broken: list[str] = []
+
+    def register(*names: str) -> None:
+        broken.extend(name for name in names if name not in broken)
+
+    yield register
+    if broken:
+        lab.down(broken, report=lambda line: None)
+        lab.up(broken, report=lambda line: None)
 
 
 # --- Executor fixtures (owner: executor; console/executor tests) ------------------------------

@@ -1,10 +1,13 @@
 """The lab's command line: `python -m console.lab` or `python manage.py lab` (same code).
 
-up [parts]      build and start the parts not running (all by default)
-down [parts]    stop and delete the parts (all by default, then LAB_DIR too)
+up [parts]      build and start the parts not running (all by default), and what they need
+down [parts]    stop and delete the parts and what needs them (all by default, then LAB_DIR too)
 reset [parts]   down, then up
-status          each part's state and address
+status          each part's state and address, each host's namespace, link and sshd;
+                exit status 0 when every part runs, 3 otherwise
 env             `export NAME=value` lines of the lab contract
+
+A part is one server (`ssh` stands for every host's sshd). Hosts and addresses: net.py.
 """
 
 import argparse
@@ -13,10 +16,11 @@ import shlex
 import sys
 import time
 
-from console.lab.lab import PART_NAMES, Lab, lab_dir_from_env, missing_packages
+from console.lab.lab import PART_GROUPS, PART_NAMES, Lab, lab_dir_from_env, missing_packages
 from console.lab.proc import LabError
 
 EXIT_USAGE = 2
+EXIT_NOT_RUNNING = 3
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -29,7 +33,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     ):
         p = sub.add_parser(command, help=text)
         p.add_argument(
-            "parts", nargs="*", type=part_name, metavar="PART", help=f"{', '.join(PART_NAMES)}"
+            "parts",
+            nargs="*",
+            type=part_name,
+            metavar="PART",
+            help=", ".join([*PART_NAMES, *PART_GROUPS]),
         )
     sub.add_parser("status", help="state and address of each part")
     sub.add_parser("env", help="print export lines of the lab contract")
@@ -37,13 +45,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def part_name(value: str) -> str:
-    if value not in PART_NAMES:
-        raise argparse.ArgumentTypeError(f"no part {value!r}; parts: {', '.join(PART_NAMES)}")
+    if value not in PART_NAMES and value not in PART_GROUPS:
+        names = ", ".join([*PART_NAMES, *PART_GROUPS])
+        raise argparse.ArgumentTypeError(f"no part {value!r}; parts: {names}")
     return value
 
 
 def run_command(command: str, parts: list[str] | None = None, out=sys.stdout) -> int:
-    """Run one lab command; return the exit status (0 ok, 1 failed, 2 not root)."""
+    """Run one lab command; return the exit status (0 ok, 1 failed, 2 not root, 3 a part is not
+    running, for `status`)."""
     if os.geteuid() != 0:
         print(
             "lab: must run as root (it starts servers as postgres, mysql, openldap...)",
@@ -69,7 +79,7 @@ def up(lab: Lab, parts: list[str], out) -> int:
     if missing:
         raise LabError(f"missing Debian packages: {' '.join(missing)} (run make deps as root)")
     started = time.monotonic()
-    lab.up(parts or PART_NAMES, report=lambda line: say(out, line))
+    lab.up(parts or None, report=lambda line: say(out, line))
     say(out, f"lab up in {time.monotonic() - started:.1f} s ({lab.dir})")
     return 0
 
@@ -85,9 +95,15 @@ def reset(lab: Lab, parts: list[str], out) -> int:
 
 
 def status(lab: Lab, parts: list[str], out) -> int:
-    for name, state, address in lab.status():
-        say(out, f"{name:8} {state:10} {address}")
-    return 0
+    rows = lab.status()
+    say(out, f"{'PART':10} {'STATE':10} {'HOST':7} ADDRESS")
+    for name, state, host, address in rows:
+        say(out, f"{name:10} {state:10} {host:7} {address}")
+    say(out, "")
+    say(out, f"{'HOST':10} {'ADDRESS':12} {'NAMESPACE':10} {'LINK':8} SSHD")
+    for host, address, namespace, link, sshd in lab.host_status():
+        say(out, f"{host:10} {address:12} {namespace:10} {link:8} {sshd}")
+    return 0 if all(state == "running" for _, state, _, _ in rows) else EXIT_NOT_RUNNING
 
 
 def env(lab: Lab, parts: list[str], out) -> int:

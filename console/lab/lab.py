@@ -15,17 +15,32 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from console.lab import proc
+from console.lab.net import BRIDGE_HOST, HOST_NAMES, LOCAL_HOST, Host, LabNet
 from console.lab.part import Part
 from console.lab.parts.ldap import Slapd
 from console.lab.parts.mariadb import MariaDB
+from console.lab.parts.network import Network, link_state, namespace_exists
 from console.lab.parts.postgres import ManagedPostgres, MetaCluster
 from console.lab.parts.redis import Redis
 from console.lab.parts.ssh import Sshd
 
 DEFAULT_LAB_DIR = "/var/lib/dbconsole-lab"
 PACKAGES_FILE = Path(__file__).with_name("packages.txt")
-PART_CLASSES: list[type[Part]] = [MetaCluster, ManagedPostgres, Redis, MariaDB, Slapd, Sshd]
-PART_NAMES = [cls.name for cls in PART_CLASSES]
+# Where each part runs: part name -> (class, host name), in start order (down goes backwards).
+# Host "bridge" is the root namespace on the bridge address, "local" the root namespace on
+# loopback; the others are network namespaces (console/lab/net.py).
+PARTS: dict[str, tuple[type[Part], str]] = {
+    "net": (Network, BRIDGE_HOST),
+    "meta": (MetaCluster, BRIDGE_HOST),
+    "redis": (Redis, BRIDGE_HOST),
+    "ldap": (Slapd, BRIDGE_HOST),
+    **{f"ssh-{host}": (Sshd, host) for host in HOST_NAMES},
+    "pg": (ManagedPostgres, LOCAL_HOST),
+    "mariadb": (MariaDB, "my1"),
+}
+PART_NAMES = list(PARTS)
+# Names on the command line that stand for several parts.
+PART_GROUPS: dict[str, list[str]] = {"ssh": [f"ssh-{host}" for host in HOST_NAMES]}
 
 
 def lab_dir_from_env() -> Path:
@@ -59,13 +74,51 @@ def missing_packages() -> list[str]:
     return [package for package in wanted if package not in installed]
 
 
-class Lab:
-    """All parts of the lab, their records and the lab-wide secrets, in one directory."""
+def net_for(directory: Path) -> LabNet:
+    """The lab's addressing: as recorded in its lab.json when it was first brought up, else from
+    LAB_NET, LAB_PREFIX and LAB_BRIDGE. A variable set to another value than recorded is an
+    error (the lab would look for namespaces that are not its own)."""
+    wanted = LabNet.from_env()
+    try:
+        recorded = json.loads((directory / "lab.json").read_text()).get("net")
+    except FileNotFoundError:
+        recorded = None
+    if not recorded:
+        return wanted
+    net = LabNet.parse(recorded["network"], recorded["prefix"], recorded["bridge"])
+    for variable, value, mine in (
+        ("LAB_NET", str(wanted.network), str(net.network)),
+        ("LAB_PREFIX", wanted.prefix, net.prefix),
+        ("LAB_BRIDGE", wanted.bridge, net.bridge),
+    ):
+        if os.environ.get(variable) and value != mine:
+            raise proc.LabError(
+                f"{variable}={value} but the lab in {directory} uses {mine}: bring it down first"
+            )
+    return net
 
-    def __init__(self, directory: Path):
+
+class Lab:
+    """All parts of the lab, their hosts, records and lab-wide secrets, in one directory."""
+
+    def __init__(self, directory: Path, net: LabNet | None = None):
         self.dir = directory
         self.state_file = directory / "lab.json"
-        self.parts: dict[str, Part] = {cls.name: cls(self) for cls in PART_CLASSES}
+        self.net = net or net_for(directory)
+        self.hosts: dict[str, Host] = self.net.hosts()
+        self.parts: dict[str, Part] = {
+            name: cls(self, self.hosts[host], name) for name, (cls, host) in PARTS.items()
+        }
+
+    def host(self, name: str) -> Host:
+        """The host called `name` (db1, db2, lb1, my1, bare1, bare2, bridge, local)."""
+        try:
+            return self.hosts[name]
+        except KeyError:
+            raise proc.LabError(f"no host {name!r}; hosts: {', '.join(self.hosts)}") from None
+
+    def parts_on(self, host: str) -> list[Part]:
+        return [part for part in self.parts.values() if part.host.name == host]
 
     # --- state -----------------------------------------------------------------------------
     def load(self) -> dict:
@@ -101,6 +154,31 @@ class Lab:
         finally:
             os.close(fd)
 
+    # --- which parts -----------------------------------------------------------------------
+    def expand(self, names: list[str] | None) -> list[str]:
+        """Part names (groups like `ssh` expanded) in start order; all parts for None."""
+        if not names:
+            return list(PART_NAMES)
+        wanted = set()
+        for name in names:
+            wanted.update(PART_GROUPS.get(name, [name]))
+        unknown = wanted - set(PART_NAMES)
+        if unknown:
+            raise proc.LabError(f"no part {', '.join(sorted(unknown))}")
+        return [name for name in PART_NAMES if name in wanted]
+
+    def with_requirements(self, names: list[str]) -> list[str]:
+        """`names` plus `net` when one of them needs it (for `up`)."""
+        needs_net = any(self.parts[name].needs_network for name in names)
+        return self.expand([*names, "net"] if needs_net else names)
+
+    def with_dependents(self, names: list[str]) -> list[str]:
+        """`names` plus every part that cannot run without them (for `down`): with `net`, all
+        parts on its bridge and namespaces."""
+        if "net" not in names:
+            return self.expand(names)
+        return self.expand([*names, *(n for n, p in self.parts.items() if p.needs_network)])
+
     # --- commands --------------------------------------------------------------------------
     def state_of(self, name: str) -> str:
         part = self.parts[name]
@@ -108,30 +186,48 @@ class Lab:
             return "not built"
         return "running" if part.running() else "stopped"
 
-    def up(self, names: list[str], report=print) -> None:
-        """Build and start the named parts that are not running; leave running ones alone.
-        A stopped part is removed and rebuilt, keeping its recorded port and passwords."""
+    def up(self, names: list[str] | None = None, report=print) -> None:
+        """Build and start the named parts (all for None) and what they need, when they are not
+        running where PARTS places them; leave running ones alone. A stopped part is removed and
+        rebuilt, keeping its recorded port and passwords. Idempotent."""
+        names = self.with_requirements(self.expand(names))
         with self.locked():
             state = self.load()
             state.setdefault("secret_key", secrets.token_urlsafe(50))
             state.setdefault("fernet_key", Fernet.generate_key().decode())
+            state["net"] = self.net.as_dict()
             records = state.setdefault("parts", {})
+            self.retire(records, report)
             self.save(state)
             taken = {rec["port"] for rec in records.values() if "port" in rec}
             for name in names:
                 part = self.parts[name]
-                if self.state_of(name) == "running" and name in records:
-                    report(f"{name:8} running      {part.address(records[name])}")
+                rec = records.get(name)
+                if self.state_of(name) == "running" and rec and rec["host"] == part.host.address:
+                    report(f"{name:10} running      {part.address(rec)}")
                     continue
                 started = time.monotonic()
                 old = records.get(name, {})
                 self.stop_part(part, old)
                 records[name] = rec = part.new_record(old, taken - {old.get("port")})
-                taken.add(rec["port"])
+                if "port" in rec:
+                    taken.add(rec["port"])
                 self.save(state)
                 self.build_part(part, rec)
                 took = time.monotonic() - started
-                report(f"{name:8} started      {part.address(rec):22} {took:5.1f} s")
+                report(f"{name:10} started      {part.address(rec):24} {took:5.1f} s")
+
+    def retire(self, records: dict, report) -> None:
+        """Stop and forget parts recorded by an older version of the lab that PARTS no longer
+        lists (say a server that moved to another part), so that none keeps running."""
+        for name in [name for name in records if name not in PARTS]:
+            directory = self.dir / name
+            for pid in proc.processes_using(directory):
+                proc.terminate(pid, None, f"retired part {name} process {pid}")
+            if directory.exists():
+                shutil.rmtree(directory)
+            del records[name]
+            report(f"{name:10} retired (no longer a part of the lab)")
 
     def build_part(self, part: Part, rec: dict) -> None:
         """Build and start one part; on failure stop what it started, so that no half-built
@@ -144,21 +240,25 @@ class Lab:
             raise proc.LabError(f"{part.name}: {e}") from e
 
     def down(self, names: list[str] | None = None, report=print) -> None:
-        """Stop the named parts (all when None) and delete their directories; with all parts,
-        delete LAB_DIR too. Returns once no process of theirs is left."""
+        """Stop the named parts (all when None) and those that need them, and delete their
+        directories; with all parts, delete LAB_DIR too. Returns once no process of theirs is
+        left. The blackhole route stays (see net.py)."""
         if not self.dir.exists():
+            self.parts["net"].stop_all({})  # namespaces marked with this LAB_DIR, if any
             report(f"lab is down ({self.dir} does not exist)")
             return
+        everything = not names
+        names = self.with_dependents(self.expand(names))
         with self.locked():
             state = self.load()
             records = state.get("parts", {})
-            for name in reversed(names or PART_NAMES):
+            for name in reversed(names):
                 part = self.parts[name]
                 if part.dir.exists():
                     started = time.monotonic()
                     self.stop_part(part, records.get(name, {}))
-                    report(f"{name:8} stopped {time.monotonic() - started:41.1f} s")
-            if names is None:
+                    report(f"{name:10} stopped {time.monotonic() - started:43.1f} s")
+            if everything:
                 self.remove_everything()
                 report(f"lab is down ({self.dir} removed)")
             else:
@@ -170,18 +270,32 @@ class Lab:
             part.remove()
 
     def remove_everything(self) -> None:
-        daemons = [part.comm for part in self.parts.values()]
+        daemons = [part.comm for part in self.parts.values() if part.comm]
         for pid in proc.processes_using(self.dir, daemons):
             proc.terminate(pid, None, f"leftover lab process {pid}")
         shutil.rmtree(self.dir)
 
-    def status(self) -> list[tuple[str, str, str]]:
-        """(part, state, address) for each part; state is running, stopped or not built."""
+    def status(self) -> list[tuple[str, str, str, str]]:
+        """(part, state, host, address) for each part; state is running, stopped or not built."""
         records = self.load().get("parts", {}) if self.state_file.exists() else {}
         rows = []
         for name, part in self.parts.items():
             address = part.address(records[name]) if name in records else "-"
-            rows.append((name, self.state_of(name), address))
+            rows.append((name, self.state_of(name), part.host.name, address))
+        return rows
+
+    def host_status(self) -> list[tuple[str, str, str, str, str]]:
+        """(host, address, namespace, link, sshd) for each namespaced host: namespace present or
+        missing, link up/down/missing (a cut host is down), sshd running or not."""
+        rows = []
+        for name, host in self.hosts.items():
+            if not host.in_namespace:
+                continue
+            namespace = "present" if namespace_exists(host.namespace) else "missing"
+            link = link_state(self.net.veth(name))
+            sshd = [p for p in self.parts_on(name) if isinstance(p, Sshd)]
+            ssh_state = "running" if sshd and sshd[0].running() else "not running"
+            rows.append((name, host.address, namespace, link, ssh_state))
         return rows
 
     def env(self) -> dict[str, str]:
@@ -194,6 +308,12 @@ class Lab:
             "SECRET_KEY": state["secret_key"],
             "CONSOLE_SECRET_KEYS": state["fernet_key"],
             "DEBUG": "false",
+            "LAB_NET": str(self.net.network),
+            "LAB_PREFIX": self.net.prefix,
+            "LAB_BRIDGE": self.net.bridge,
+            "LAB_HOSTS": json.dumps(
+                {name: h.address for name, h in self.hosts.items() if h.in_namespace}
+            ),
         }
         for name, part in self.parts.items():
             if name in state["parts"] and part.dir.exists():

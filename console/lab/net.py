@@ -20,8 +20,9 @@ The API parts use (stable):
         The argv that runs `argv` on the host: inside `ip netns exec <namespace>`; with `uts`
         also under `unshare --uts` with the host's name as hostname (daemons whose sessions must
         see it: sshd); with `user`, as that OS user (setpriv, clean environment), which must be
-        the LAST wrapper because entering a namespace needs root. Run the result as root: never
-        pass proc.run(user=...) together with a namespaced argv.
+        the LAST wrapper because entering a namespace needs root. Its environment is HOME,
+        USER, LOGNAME and SHELL of that user, PATH with the sbin directories, LANG=C.UTF-8.
+        Run the result as root: never pass proc.run(user=...) with a namespaced argv.
     host.in_namespace -> bool
     host.port_open(port, timeout=0.5) -> bool
         A TCP connect to host.address:port from the root namespace succeeds.
@@ -60,6 +61,8 @@ LOCAL_HOST = "local"  # the root namespace on loopback
 # The shell that sets the hostname inside `unshare --uts`, then becomes the command. The name and
 # the command come in as positional parameters ($1, then "$@"), never as shell text.
 SET_HOSTNAME = 'hostname "$1" && shift && exec "$@"'
+# PATH for commands run as another user (setpriv --reset-env would leave out the sbin dirs).
+USER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class Host:
         command = list(argv)
         if user is not None:
             command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
-            command += ["--reset-env", "--", *argv]
+            command += ["--reset-env", "--", "env", f"PATH={USER_PATH}", "LANG=C.UTF-8", *argv]
         if uts and self.in_namespace:
             shell = ["sh", "-c", SET_HOSTNAME, "sh", self.name]
             command = ["unshare", "--uts", "--", *shell, *command]

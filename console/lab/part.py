@@ -25,16 +25,24 @@ class Part:
 
     A part's record (a small dict kept in lab.json) holds its port and passwords. The record
     survives `down <part>` so that a rebuilt part keeps its address and credentials, and the
-    environment that tests loaded stays valid.
+    environment that tests loaded stays valid. A part runs on one host (lab.py's PARTS): on a
+    namespaced host it listens on its standard `port`; in the root namespace on a free port.
     """
 
-    name: ClassVar[str]
+    name: str  # the class's default; an instance placed on several hosts gets its own (ssh-db1)
     comm: ClassVar[str]  # the daemon's process name, to tell our pid from a recycled one
     description: ClassVar[str]
+    port: ClassVar[int | None] = None  # the standard port, used on a namespaced host
 
-    def __init__(self, lab: "Lab", host: Host = LOCALHOST):
+    def __init__(self, lab: "Lab", host: Host = LOCALHOST, name: str | None = None):
         self.lab = lab
         self.host = host
+        self.name = name or type(self).name
+
+    @property
+    def needs_network(self) -> bool:
+        """True when the part cannot run without the `net` part (its bridge or namespace)."""
+        return self.host.name != LOCALHOST.name
 
     @property
     def dir(self) -> Path:
@@ -46,10 +54,17 @@ class Part:
 
     def new_record(self, old: dict, taken: set[int]) -> dict:
         """The record for a (re)build: the old port and secrets when still usable, else new."""
-        return {"host": self.host.address, "port": proc.free_port(old.get("port"), taken)}
+        if self.host.in_namespace and self.port:
+            return {"host": self.host.address, "port": self.port}
+        port = proc.free_port(old.get("port"), taken, self.host.address)
+        return {"host": self.host.address, "port": port}
 
     def build(self, rec: dict) -> None:
         """Create the part's files from nothing and start it; return once it serves."""
+        raise NotImplementedError
+
+    def start(self, rec: dict) -> None:
+        """Start the built part again after `stop` (its data kept); return once it serves."""
         raise NotImplementedError
 
     def pid(self) -> int | None:

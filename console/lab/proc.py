@@ -35,15 +35,18 @@ def run(
     timeout: float = 60,
     cwd: str | Path = "/",
     new_session: bool = False,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run a short command to completion (optionally as `user`); raise LabError with its output
-    when it fails or overruns `timeout`."""
+    """Run a short command to completion (optionally as `user`, with `input` on its stdin);
+    raise LabError with its output when it fails or overruns `timeout`."""
+    # Without input, stdin is /dev/null: a daemon it starts must not hold the caller's terminal.
+    stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     try:
         return subprocess.run(
             list(argv),
             check=True,
             timeout=timeout,
-            stdin=subprocess.DEVNULL,  # a daemon it starts must not hold the caller's terminal
+            **stdin,
             capture_output=True,
             text=True,
             cwd=cwd,
@@ -116,24 +119,26 @@ def chown(path: Path, owner: str, group: str | None = None) -> None:
     os.chown(path, entry.pw_uid, gid)
 
 
-def free_port(preferred: int | None = None, taken: set[int] | None = None) -> int:
-    """A TCP port free on 127.0.0.1: `preferred` when it is free, else one the kernel picks."""
+def free_port(
+    preferred: int | None = None, taken: set[int] | None = None, address: str = "127.0.0.1"
+) -> int:
+    """A TCP port free on `address`: `preferred` when it is free, else one the kernel picks."""
     taken = taken or set()
-    if preferred and preferred not in taken and port_free(preferred):
+    if preferred and preferred not in taken and port_free(preferred, address):
         return preferred
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
+            s.bind((address, 0))
             port = s.getsockname()[1]
         if port not in taken:
             return port
 
 
-def port_free(port: int) -> bool:
+def port_free(port: int, address: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((address, port))
         except OSError:
             return False
     return True

@@ -114,7 +114,7 @@ def test_pg_silent_server_times_out_as_unreachable(pg_target, check_audit, silen
     settings.EXECUTOR_CONNECT_TIMEOUT = 1  # libpq waits at least 2 s
     started = time.monotonic()
     with pytest.raises(HostUnreachable, match="timeout"):
-        run_sql(dataclasses.replace(pg_target, port=silent_port), "SELECT 1")
+        run_sql(dataclasses.replace(pg_target, host="127.0.0.1", port=silent_port), "SELECT 1")
     assert time.monotonic() - started < 5
     check_audit(AuditEntry.Status.FAILED)
 
@@ -282,7 +282,7 @@ def test_mysql_silent_server_times_out_as_unreachable(
     settings.EXECUTOR_CONNECT_TIMEOUT = 1
     started = time.monotonic()
     with pytest.raises(HostUnreachable, match="cannot connect"):
-        run_sql(dataclasses.replace(mysql_target, port=silent_port), "SELECT 1")
+        run_sql(dataclasses.replace(mysql_target, host="127.0.0.1", port=silent_port), "SELECT 1")
     assert time.monotonic() - started < 5
     check_audit(AuditEntry.Status.FAILED)
 

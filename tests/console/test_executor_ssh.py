@@ -152,7 +152,7 @@ def test_silent_server_times_out_as_unreachable(ssh_target, check_audit, silent_
     settings.EXECUTOR_CONNECT_TIMEOUT = 1
     started = time.monotonic()
     with pytest.raises(HostUnreachable, match="timed out after 1 s"):
-        run_command(dataclasses.replace(ssh_target, port=silent_port), ["true"])
+        run_command(dataclasses.replace(ssh_target, host="127.0.0.1", port=silent_port), ["true"])
     assert time.monotonic() - started < 4
     check_audit(AuditEntry.Status.FAILED)
 

@@ -1,7 +1,7 @@
 """The lab itself, against the running lab: every part serves, with the documented credentials."""
 
+import json
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -16,6 +16,8 @@ import redis
 
 from console.lab import cli, seed
 from console.lab.lab import PART_NAMES, Lab
+from console.lab.net import HOST_NAMES
+from console.lab.parts.ssh import SSH_DEFAULT_HOST
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,11 +67,30 @@ def ldap_connection(lab_env):
 
 
 # --- the command ----------------------------------------------------------------------------
+def status_tables(stdout: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """`lab status` output as two tables: part -> columns, host -> columns."""
+    parts_text, hosts_text = stdout.split("\n\n")
+    parts = {line.split()[0]: line.split()[1:] for line in parts_text.splitlines()[1:]}
+    hosts = {line.split()[0]: line.split()[1:] for line in hosts_text.splitlines()[1:]}
+    return parts, hosts
+
+
 def test_status_shows_every_part_running(lab_env):
     result = lab_command("status")
     assert result.returncode == 0, result.stderr
-    states = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
-    assert states == dict.fromkeys(PART_NAMES, "running")
+    parts, _ = status_tables(result.stdout)
+    assert {name: columns[0] for name, columns in parts.items()} == dict.fromkeys(
+        PART_NAMES, "running"
+    )
+
+
+def test_status_shows_each_host_with_namespace_link_and_sshd(lab_env):
+    result = lab_command("status")
+    _, hosts = status_tables(result.stdout)
+    assert set(hosts) == set(HOST_NAMES)
+    for name, (address, namespace, link, sshd) in hosts.items():
+        assert (namespace, link, sshd) == ("present", "up", "running"), name
+        assert address == json.loads(lab_env["LAB_HOSTS"])[name]
 
 
 def test_env_prints_every_contract_variable(lab_env):
@@ -110,10 +131,10 @@ def test_state_file_is_readable_by_root_only(lab_env):
 
 
 # --- sshd -----------------------------------------------------------------------------------
-def test_ssh_with_lab_key_runs_a_command(lab_env):
+def test_ssh_with_lab_key_runs_a_command_on_the_default_host(lab_env):
     result = lab_ssh(lab_env, "hostname")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == socket.gethostname()
+    assert result.stdout.strip() == SSH_DEFAULT_HOST
 
 
 def test_ssh_session_can_sudo_to_postgres(lab_env):

@@ -1,4 +1,7 @@
-"""slapd (OpenLDAP 2.5) with a throwaway slapd.conf, loaded offline with the seed people."""
+"""slapd (OpenLDAP 2.5) with a throwaway slapd.conf, loaded offline with the seed people.
+
+It listens on the bridge address, so that hosts reach it too (PostgreSQL's `ldap` method).
+"""
 
 import base64
 import hashlib
@@ -126,7 +129,7 @@ class Slapd(Part):
         proc.chown(self.conf, "root", "openldap")
         ldif = proc.write_file(self.dir / "seed.ldif", seed_ldif(), owner="openldap", mode=0o600)
         slapadd = ["slapadd", "-f", str(self.conf), "-l", str(ldif)]
-        proc.run(self.host.argv(slapadd), user="openldap", timeout=60)
+        proc.run(self.host.argv(slapadd, user="openldap"), timeout=60)
         ldif.unlink()
         self.start(rec)
 

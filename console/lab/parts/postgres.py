@@ -14,6 +14,7 @@ class PostgresCluster(Part):
     address (scram-sha-256) and on a unix socket in <part>/run (peer)."""
 
     comm = "postgres"
+    port = 5432
     checksums = False
     settings: dict[str, str] = {}
 
@@ -57,7 +58,7 @@ class PostgresCluster(Part):
         if self.checksums:
             argv.append("--data-checksums")
         try:
-            proc.run(self.host.argv(argv), user="postgres", timeout=120)
+            proc.run(self.host.argv(argv, user="postgres"), timeout=120)
         finally:
             pwfile.unlink()
 
@@ -84,12 +85,11 @@ class PostgresCluster(Part):
         )
         proc.write_file(self.data / "pg_hba.conf", hba, owner="postgres", mode=0o600)
 
-    def start(self) -> None:
+    def start(self, rec: dict | None = None) -> None:
         argv = [f"{PG_BIN}/pg_ctl", "start", "-D", str(self.data), "-l", str(self.log)]
         try:
             proc.run(
-                self.host.argv([*argv, "-w", "-t", "60", "-s"]),
-                user="postgres",
+                self.host.argv([*argv, "-w", "-t", "60", "-s"], user="postgres"),
                 timeout=90,
                 new_session=True,
             )
@@ -102,7 +102,7 @@ class PostgresCluster(Part):
             return
         argv = [f"{PG_BIN}/pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "30"]
         try:
-            proc.run(self.host.argv([*argv, "-s"]), user="postgres", timeout=45)
+            proc.run(self.host.argv([*argv, "-s"], user="postgres"), timeout=45)
         except proc.LabError:
             pass  # terminate() below escalates to SIGKILL
         proc.terminate(pid, self.comm, self.name)

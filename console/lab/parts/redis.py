@@ -21,7 +21,7 @@ class Redis(Part):
         argv += ["--save", "", "--appendonly", "no", "--protected-mode", "no"]
         argv += ["--daemonize", "yes", "--pidfile", str(self.pid_file)]
         argv += ["--logfile", str(self.dir / "redis.log"), "--dir", str(self.dir)]
-        proc.run(self.host.argv(argv), user="redis", timeout=30, new_session=True)
+        proc.run(self.host.argv(argv, user="redis"), timeout=30, new_session=True)
         try:
             proc.wait_for(lambda: self.pong(rec), 20, "redis to answer PING")
         except proc.LabError as e:
