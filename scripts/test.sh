@@ -3,7 +3,8 @@
 # `make bench` (scripts/test.sh bench): the same lab around every bench/*.py.
 #
 # The lab is always stopped on exit, also when ruff or pytest fail or the run is interrupted, and
-# then checked: no LAB_DIR, no process naming LAB_DIR, nothing listening on the lab's ports.
+# then checked: no LAB_DIR, no process naming LAB_DIR, nothing listening on the lab's ports, no
+# namespace, link or /etc/netns directory of its hosts (`lab leftovers`).
 # A lab that was already up before the run (a developer's lab, see `manage.py lab up`) is left up.
 # Exit status: pytest's when it failed, else ruff's, else 1 when the lab left anything behind.
 # Extra arguments go to pytest: scripts/test.sh -x -k ldap
@@ -22,22 +23,27 @@ if [[ ${1:-} == bench ]]; then
     shift
 fi
 
-lab_ports() {
+# address:port of the lab's servers (each listens on its own address, never on all of them).
+lab_endpoints() {
     local url
     for url in "${DATABASE_URL:-}" "${CELERY_BROKER_URL:-}" "${LAB_LDAP_URI:-}"; do
-        [[ $url =~ :([0-9]+)(/|$) ]] && echo "${BASH_REMATCH[1]}"
+        [[ $url =~ [/@]([0-9.]+):([0-9]+)(/|$) ]] && echo "${BASH_REMATCH[1]}:${BASH_REMATCH[2]}"
     done
-    echo "${LAB_PG_PORT:-}" "${LAB_MYSQL_PORT:-}" "${LAB_SSH_PORT:-}"
+    [[ -n ${LAB_PG_PORT:-} ]] && echo "$LAB_PG_HOST:$LAB_PG_PORT"
+    [[ -n ${LAB_MYSQL_PORT:-} ]] && echo "$LAB_MYSQL_HOST:$LAB_MYSQL_PORT"
+    [[ -n ${LAB_SSH_PORT:-} ]] && echo "$LAB_SSH_HOST:$LAB_SSH_PORT"
+    return 0
 }
 
 # Prints what the stopped lab left behind; prints nothing when it left nothing.
 lab_leftovers() {
-    local port
+    local endpoint
     [[ -e $LAB_DIR ]] && echo "directory $LAB_DIR still exists"
     pgrep -a -f -- "$LAB_DIR/" | sed 's/^/process still running: /'
-    for port in $(lab_ports); do
-        ss -Hltn "sport = :$port" | grep -q . && echo "port $port still listening"
+    for endpoint in $(lab_endpoints); do
+        ss -Hltn src "$endpoint" | grep -q . && echo "$endpoint still listening"
     done
+    "${LAB[@]}" leftovers 2>&1 | grep -v "^directory $LAB_DIR still exists$"
     return 0
 }
 
@@ -63,7 +69,7 @@ stop_lab() {
 
 # A developer's lab that is fully up is reused and left up; a stale one (its processes gone, as
 # after a reboot or a killed session) is brought up by this run and stopped at its end.
-if [[ -e $LAB_DIR/lab.json ]] && ! "${LAB[@]}" status 2>/dev/null | grep -qv ' running '; then
+if [[ -e $LAB_DIR/lab.json ]] && "${LAB[@]}" status >/dev/null 2>&1; then
     keep_lab=yes
     echo "lab: already up before this run; it stays up afterwards ($LAB_DIR)"
 else

@@ -6,6 +6,7 @@ reset [parts]   down, then up
 status          each part's state and address, each host's namespace, link and sshd;
                 exit status 0 when every part runs, 3 otherwise
 env             `export NAME=value` lines of the lab contract
+leftovers       what a stopped lab left behind (exit status 1 when anything)
 
 A part is one server (`ssh` stands for every host's sshd). Hosts and addresses: net.py.
 """
@@ -41,6 +42,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         )
     sub.add_parser("status", help="state and address of each part")
     sub.add_parser("env", help="print export lines of the lab contract")
+    sub.add_parser("leftovers", help="what a stopped lab left behind (exit 1 when anything)")
     return parser
 
 
@@ -115,7 +117,21 @@ def env(lab: Lab, parts: list[str], out) -> int:
     return 0
 
 
-COMMANDS = {"up": up, "down": down, "reset": reset, "status": status, "env": env}
+def leftovers(lab: Lab, parts: list[str], out) -> int:
+    found = lab.leftovers()
+    for line in found:
+        say(out, line)
+    return 1 if found else 0
+
+
+COMMANDS = {
+    "up": up,
+    "down": down,
+    "reset": reset,
+    "status": status,
+    "env": env,
+    "leftovers": leftovers,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

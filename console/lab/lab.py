@@ -19,7 +19,13 @@ from console.lab.net import BRIDGE_HOST, HOST_NAMES, LOCAL_HOST, Host, LabNet
 from console.lab.part import Part
 from console.lab.parts.ldap import Slapd
 from console.lab.parts.mariadb import MariaDB
-from console.lab.parts.network import Network, link_state, namespace_exists
+from console.lab.parts.network import (
+    NETNS_ETC,
+    Network,
+    link_exists,
+    link_state,
+    namespace_exists,
+)
 from console.lab.parts.postgres import ManagedPostgres, MetaCluster
 from console.lab.parts.redis import Redis
 from console.lab.parts.ssh import Sshd
@@ -319,6 +325,25 @@ class Lab:
             if name in state["parts"] and part.dir.exists():
                 env.update(part.env(state["parts"][name]))
         return env
+
+    def leftovers(self) -> list[str]:
+        """What is left of this lab after `down`, one line each; empty when nothing is: its
+        directory, a process naming a file in it, its bridge, a host's namespace, link or
+        /etc/netns directory. (The blackhole route is meant to stay.)"""
+        found = [f"directory {self.dir} still exists"] if self.dir.exists() else []
+        found += [f"process {pid} still running" for pid in proc.processes_using(self.dir)]
+        if link_exists(self.net.bridge):
+            found.append(f"link {self.net.bridge} still exists")
+        for name, host in self.hosts.items():
+            if not host.in_namespace:
+                continue
+            if namespace_exists(host.namespace):
+                found.append(f"namespace {host.namespace} still exists")
+            if link_exists(self.net.veth(name)):
+                found.append(f"link {self.net.veth(name)} still exists")
+            if (NETNS_ETC / host.namespace).exists():
+                found.append(f"directory {NETNS_ETC / host.namespace} still exists")
+        return found
 
     def missing(self) -> list[str]:
         """Parts that are not running."""
