@@ -206,11 +206,14 @@ class Lab:
             self.retire(records, report)
             self.save(state)
             taken = {rec["port"] for rec in records.values() if "port" in rec}
+            # A new bridge and new namespaces: whatever ran on the old ones is rebuilt too.
+            net_rebuilt = "net" in names and not self.serves("net", records)
+            if net_rebuilt:
+                names = self.with_dependents(names)
             for name in names:
                 part = self.parts[name]
-                rec = records.get(name)
-                if self.state_of(name) == "running" and rec and rec["host"] == part.host.address:
-                    report(f"{name:10} running      {part.address(rec)}")
+                if self.serves(name, records) and not (net_rebuilt and part.needs_network):
+                    report(f"{name:10} running      {part.address(records[name])}")
                     continue
                 started = time.monotonic()
                 old = records.get(name, {})
@@ -222,6 +225,15 @@ class Lab:
                 self.build_part(part, rec)
                 took = time.monotonic() - started
                 report(f"{name:10} started      {part.address(rec):24} {took:5.1f} s")
+
+    def serves(self, name: str, records: dict) -> bool:
+        """The part runs, where PARTS places it now (not where an older lab put it)."""
+        rec = records.get(name)
+        return (
+            bool(rec)
+            and self.state_of(name) == "running"
+            and rec["host"] == self.parts[name].host.address
+        )
 
     def retire(self, records: dict, report) -> None:
         """Stop and forget parts recorded by an older version of the lab that PARTS no longer
