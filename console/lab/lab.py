@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from console.lab import proc
-from console.lab.net import BRIDGE_HOST, HOST_NAMES, Host, LabNet
+from console.lab.net import BRIDGE_HOST, HOST_NAMES, LOCAL_HOST, Host, LabNet
 from console.lab.part import Part
 from console.lab.parts.ldap import Slapd
 from console.lab.parts.mariadb import MariaDB
@@ -26,9 +26,7 @@ from console.lab.parts.network import (
     link_state,
     namespace_exists,
 )
-from console.lab.parts.pgha import PgPrimary, PgStandby
-from console.lab.parts.pgpool import Pgpool
-from console.lab.parts.postgres import MetaCluster
+from console.lab.parts.postgres import ManagedPostgres, MetaCluster
 from console.lab.parts.redis import Redis
 from console.lab.parts.ssh import Sshd
 
@@ -43,17 +41,12 @@ PARTS: dict[str, tuple[type[Part], str]] = {
     "redis": (Redis, BRIDGE_HOST),
     "ldap": (Slapd, BRIDGE_HOST),
     **{f"ssh-{host}": (Sshd, host) for host in HOST_NAMES},
-    "primary": (PgPrimary, "db1"),
-    "standby": (PgStandby, "db2"),
-    "pgpool": (Pgpool, "lb1"),
+    "pg": (ManagedPostgres, LOCAL_HOST),
     "mariadb": (MariaDB, "my1"),
 }
 PART_NAMES = list(PARTS)
 # Names on the command line that stand for several parts.
-PART_GROUPS: dict[str, list[str]] = {
-    "ssh": [f"ssh-{host}" for host in HOST_NAMES],
-    "pgha": ["primary", "standby", "pgpool"],
-}
+PART_GROUPS: dict[str, list[str]] = {"ssh": [f"ssh-{host}" for host in HOST_NAMES]}
 
 
 def lab_dir_from_env() -> Path:
@@ -213,10 +206,11 @@ class Lab:
             self.retire(records, report)
             self.save(state)
             taken = {rec["port"] for rec in records.values() if "port" in rec}
-            # A new bridge and new namespaces: whatever ran on the old ones is rebuilt too.
+            # A new bridge and new namespaces: whatever was built on the old ones is rebuilt too.
             net_rebuilt = "net" in names and not self.serves("net", records)
             if net_rebuilt:
-                names = self.with_dependents(names)
+                built = [n for n, p in self.parts.items() if p.needs_network and p.dir.exists()]
+                names = self.expand([*names, *built])
             for name in names:
                 part = self.parts[name]
                 if self.serves(name, records) and not (net_rebuilt and part.needs_network):
