@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from console.lab import proc
-from console.lab.net import BRIDGE_HOST, HOST_NAMES, LOCAL_HOST, Host, LabNet
+from console.lab.net import BRIDGE_HOST, HOST_NAMES, Host, LabNet
 from console.lab.part import Part
 from console.lab.parts.ldap import Slapd
 from console.lab.parts.mariadb import MariaDB
@@ -26,7 +26,9 @@ from console.lab.parts.network import (
     link_state,
     namespace_exists,
 )
-from console.lab.parts.postgres import ManagedPostgres, MetaCluster
+from console.lab.parts.pgha import PgPrimary, PgStandby
+from console.lab.parts.pgpool import Pgpool
+from console.lab.parts.postgres import MetaCluster
 from console.lab.parts.redis import Redis
 from console.lab.parts.ssh import Sshd
 
@@ -41,12 +43,17 @@ PARTS: dict[str, tuple[type[Part], str]] = {
     "redis": (Redis, BRIDGE_HOST),
     "ldap": (Slapd, BRIDGE_HOST),
     **{f"ssh-{host}": (Sshd, host) for host in HOST_NAMES},
-    "pg": (ManagedPostgres, LOCAL_HOST),
+    "primary": (PgPrimary, "db1"),
+    "standby": (PgStandby, "db2"),
+    "pgpool": (Pgpool, "lb1"),
     "mariadb": (MariaDB, "my1"),
 }
 PART_NAMES = list(PARTS)
 # Names on the command line that stand for several parts.
-PART_GROUPS: dict[str, list[str]] = {"ssh": [f"ssh-{host}" for host in HOST_NAMES]}
+PART_GROUPS: dict[str, list[str]] = {
+    "ssh": [f"ssh-{host}" for host in HOST_NAMES],
+    "pgha": ["primary", "standby", "pgpool"],
+}
 
 
 def lab_dir_from_env() -> Path:
