@@ -1,9 +1,12 @@
-"""PostgreSQL 15 clusters: `meta` (the console's own metadata) and `pg` (a managed server)."""
+"""PostgreSQL 15: `meta`, the console's own metadata database, on the bridge address.
+
+The managed PostgreSQL servers (primary on db1, standby on db2) are in pgha.py.
+"""
 
 import psycopg
 from psycopg import sql
 
-from console.lab import proc, seed
+from console.lab import proc
 from console.lab.part import Part, new_password
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -146,25 +149,3 @@ class MetaCluster(PostgresCluster):
     def env(self, rec: dict) -> dict[str, str]:
         url = f"postgres://console:{rec['password']}@{rec['host']}:{rec['port']}/console"
         return {"DATABASE_URL": url}
-
-
-class ManagedPostgres(PostgresCluster):
-    """A managed PostgreSQL 15 with data checksums and a small seed database `appdb`."""
-
-    name = "pg"
-    description = "managed PostgreSQL"
-    checksums = True
-
-    def provision(self, conn: psycopg.Connection, rec: dict) -> None:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(seed.PG_SEED_DATABASE)))
-        with self.connect(rec, seed.PG_SEED_DATABASE) as app:
-            for statement in seed.PG_SEED_SQL:
-                app.execute(statement)
-
-    def env(self, rec: dict) -> dict[str, str]:
-        return {
-            "LAB_PG_HOST": rec["host"],
-            "LAB_PG_PORT": str(rec["port"]),
-            "LAB_PG_USER": "postgres",
-            "LAB_PG_PASSWORD": rec["superuser_password"],
-        }
