@@ -166,7 +166,7 @@ def group_dn(name: str) -> str:
     return f"cn={name},{LDAP_GROUPS_BASE}"
 
 
-# The managed PostgreSQL (`pg` part) and MariaDB (`mariadb` part) each hold a small database.
+# The PostgreSQL primary (db1) and MariaDB (my1) each also hold this small database `appdb`.
 PG_SEED_DATABASE = "appdb"
 PG_SEED_SQL = [
     "CREATE TABLE customers (id integer PRIMARY KEY, name text NOT NULL, email text)",
