@@ -144,3 +144,24 @@ def test_health_check_fails_over_a_crashed_primary_without_client_traffic(broken
     pgpool.wait_for_pcp_nodes(part, rec, promoted, timeout=WRITE_AGAIN_WITHIN)  # no client
     print(f"health check failed over {time.monotonic() - crashed:.2f} s after the crash")
     assert pgha.is_primary(ha.standby)
+
+
+def test_old_primary_rejoins_as_a_standby_of_db2(broken_then_rebuilt, scratch_table):
+    ha = broken_then_rebuilt
+    primary, standby = ha.lab.parts["primary"], ha.lab.parts["standby"]
+    faults.crash_host(ha.lab, "db1")
+    part, rec = ha.lab.parts["pgpool"], ha.lab.load()["parts"]["pgpool"]
+    promoted = {0: {"status": "down"}, 1: {"status": "up", "role": "primary"}}
+    pgpool.wait_for_pcp_nodes(part, rec, promoted, timeout=WRITE_AGAIN_WITHIN)
+    started = time.monotonic()
+    pgha.rejoin_as_standby(primary, standby, "db1")
+    part.pcp(rec, "attach_node", "-n", "0")
+    rejoined = {0: {"status": "up", "role": "standby"}, 1: {"status": "up", "role": "primary"}}
+    pgpool.wait_for_pool_nodes(ha.pool, rejoined, timeout=20)  # "waiting" until a client comes
+    print(f"db1 rejoined as a standby {time.monotonic() - started:.2f} s after the failover")
+    with pgha.connect(ha.pool, autocommit=True) as pool:
+        insert(pool, scratch_table, 3)
+    select = sql.SQL("SELECT id FROM {}").format(sql.Identifier(scratch_table))
+    db1 = ha.primary  # now a standby of db2, replicating asynchronously
+    faults.wait_until(lambda: pgha.query(db1, select) == [(3,)], 10, "the row to reach db1")
+    assert pgha.query(db1, "SELECT pg_is_in_recovery()") == [(True,)]

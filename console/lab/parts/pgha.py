@@ -18,14 +18,17 @@ commit). The lab promises "committed through pgpool, readable on db2 at once".
 Stopping or crashing the primary makes pgpool fail over to db2 (health check every second);
 starting db1 again afterwards gives two primaries, as it would in production without fencing.
 
-A part built on another is stale once that one is rebuilt (a new primary has a new system
-identifier): `build-id` files record what each was built on, and a stale part does not count as
-running, so `lab up` rebuilds it. After a failover, `lab up primary standby pgpool` (or the
-tests' teardown, `rebuild`) gives the normal topology back.
+A part counts as running only in its role and on the current build of the parts it was built
+on: the primary without standby.signal, the standby with it (promotion removes it), and
+`build-id` files record what each was built on (a rebuilt primary is a new cluster). So after
+a failover or a rejoin, `lab up pgha` (the tests' teardown) rebuilds what must be rebuilt and
+gives the normal topology back.
 
-Waits and faults for tests: wait_for_streaming, wait_for_sync, kill_server (a crash as
-PostgreSQL sees it), promote, and `query`, which runs SQL with a client-side deadline (a commit
-waiting for a synchronous standby ignores statement_timeout).
+Waits and faults for tests: wait_for_streaming, wait_for_sync, kill_server (PostgreSQL alone
+crashes; faults.crash_host crashes the whole host), promote, rejoin_as_standby (the old primary
+as a standby of the new one, by a fresh base backup), and `query`/`deadline`, which put a
+client-side deadline on SQL (a commit waiting for a synchronous standby ignores
+statement_timeout).
 """
 
 import contextlib
@@ -204,6 +207,32 @@ class HaPostgres(Part):
             pass  # terminate() below escalates to SIGKILL
         proc.terminate(pid, self.comm, self.name)
 
+    def is_standby(self) -> bool:
+        """True while the data directory is a standby's (promotion removes standby.signal)."""
+        return (self.data / "standby.signal").exists()
+
+    def base_backup(self, source: dict, name: str) -> None:
+        """Fill <part>/data (which must not exist) with a base backup of `source` (a record
+        with host, port, replication_password) to be a standby named `name`: its
+        application_name, and a replication slot created on the source."""
+        passfile = proc.write_file(
+            self.dir / "pgpass",
+            f"*:*:*:{REPLICATION_USER}:{source['replication_password']}\n",
+            owner="postgres",
+            mode=0o600,
+        )
+        conninfo = psycopg.conninfo.make_conninfo(
+            host=source["host"],
+            port=source["port"],
+            user=REPLICATION_USER,
+            passfile=str(passfile),
+            application_name=name,
+            connect_timeout=5,
+        )
+        argv = [f"{PG_BIN}/pg_basebackup", "-D", str(self.data), "-R", "-X", "stream"]
+        argv += ["-C", "-S", name, "-c", "fast", "--no-sync", "--no-password", "-d", conninfo]
+        self.run_as_postgres(argv, timeout=120)
+
     def target(self, rec: dict, dbname: str = "postgres") -> dict:
         """How to log in as postgres (host, port, user, password, dbname) for `query`."""
         password = self.lab.load()["parts"]["primary"]["superuser_password"]
@@ -226,6 +255,9 @@ class PgPrimary(HaPostgres):
 
     name = "primary"
     description = "PostgreSQL primary"
+
+    def running(self) -> bool:
+        return super().running() and not self.is_standby()  # not after a rejoin_as_standby
 
     def new_record(self, old: dict, taken: set[int]) -> dict:
         rec = super().new_record(old, taken)
@@ -320,6 +352,9 @@ class PgStandby(HaPostgres):
     description = "PostgreSQL sync standby"
     upstream = ("primary",)
 
+    def running(self) -> bool:
+        return super().running() and self.is_standby()  # not once promoted
+
     def new_record(self, old: dict, taken: set[int]) -> dict:
         return {**super().new_record(old, taken), "application_name": STANDBY_NAME}
 
@@ -339,33 +374,13 @@ class PgStandby(HaPostgres):
         )
         proc.make_dir(self.dir, owner="postgres", mode=0o700)
         proc.make_dir(self.socket_dir, owner="postgres", mode=0o755)
-        self.base_backup(primary_rec)
+        self.base_backup(primary_rec, STANDBY_NAME)
         self.append_settings(self.host_settings(rec), f"host {self.host.name}")
         self.start()
         wait_for_streaming(primary_target, STANDBY_NAME, timeout=30)
         make_synchronous(primary_target, STANDBY_NAME)
         wait_for_sync(primary_target, STANDBY_NAME, timeout=30)
         write_build_id(self, self.upstream_parts())
-
-    def base_backup(self, primary_rec: dict) -> None:
-        passfile = proc.write_file(
-            self.dir / "pgpass",
-            f"*:*:*:{REPLICATION_USER}:{primary_rec['replication_password']}\n",
-            owner="postgres",
-            mode=0o600,
-        )
-        conninfo = psycopg.conninfo.make_conninfo(
-            host=primary_rec["host"],
-            port=primary_rec["port"],
-            user=REPLICATION_USER,
-            passfile=str(passfile),
-            application_name=STANDBY_NAME,
-            connect_timeout=5,
-        )
-        argv = [f"{PG_BIN}/pg_basebackup", "-D", str(self.data), "-R", "-X", "stream"]
-        argv += ["-C", "-S", STANDBY_NAME, "-c", "fast", "--no-sync", "--no-password"]
-        argv += ["-d", conninfo]
-        self.run_as_postgres(argv, timeout=120)
 
     def env(self, rec: dict) -> dict[str, str]:
         return {"LAB_PG_STANDBY_HOST": rec["host"], "LAB_PG_STANDBY_PORT": str(rec["port"])}
@@ -447,3 +462,28 @@ def is_primary(target: dict) -> bool:
         return query(target, "SELECT NOT pg_is_in_recovery()", timeout=3) == [(True,)]
     except (psycopg.Error, TimeoutError):
         return False
+
+
+def rejoin_as_standby(old: HaPostgres, new_primary: HaPostgres, name: str) -> None:
+    """Make the failed old primary a standby of the promoted one, as a DBA does after a
+    failover: its server stopped (or already dead), its data directory replaced by a fresh base
+    backup of the new primary (application_name and slot `name`), started; return once it
+    streams. The lab's parts are then swapped in role: `lab up pgha` rebuilds them."""
+    records = old.lab.load()["parts"]
+    old_rec = records[old.name]
+    source = {
+        **records[new_primary.name],
+        "replication_password": records["primary"]["replication_password"],
+    }
+    old.stop(old_rec)
+    shutil.rmtree(old.data, ignore_errors=True)
+    new_target = new_primary.target(records[new_primary.name])
+    query(
+        new_target,
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+        [name],
+    )
+    old.base_backup(source, name)
+    old.append_settings(old.host_settings(old_rec), f"host {old.host.name}")
+    old.start()
+    wait_for_streaming(new_target, name, timeout=30)
