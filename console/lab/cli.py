@@ -24,7 +24,10 @@ EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    parser: argparse.ArgumentParser | None = None, *, demo: bool = False
+) -> argparse.ArgumentParser:
+    """The lab's arguments; with `demo`, `up --demo` too (manage.py only: it needs Django)."""
     parser = parser or argparse.ArgumentParser(prog="lab", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for command, text in (
@@ -40,6 +43,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
             metavar="PART",
             help=", ".join([*PART_NAMES, *PART_GROUPS]),
         )
+        if demo and command == "up":
+            p.add_argument(
+                "--demo",
+                action="store_true",
+                help="also register the lab's clusters and servers in the console",
+            )
     sub.add_parser("status", help="state and address of each part")
     sub.add_parser("env", help="print export lines of the lab contract")
     sub.add_parser("leftovers", help="what a stopped lab left behind (exit 1 when anything)")
