@@ -5,6 +5,7 @@ get db1 primary and db2 standby again.
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -13,6 +14,7 @@ from psycopg import sql
 
 from console.lab import faults
 from console.lab.parts import pgha, pgpool
+from console.lab.proc import LabError
 from tests.lab.ha import ha_from_env
 
 WRITE_AGAIN_WITHIN = 30  # seconds from the crash until pgpool must accept writes again
@@ -43,8 +45,8 @@ def broken_then_rebuilt(ha):
     ha.rebuild()
 
 
-def insert(conn: psycopg.Connection, table: str, value: int) -> None:
-    with pgha.deadline(conn, 10):
+def insert(conn: psycopg.Connection, table: str, value: int, timeout: float = 10) -> None:
+    with pgha.deadline(conn, timeout):
         conn.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(sql.Identifier(table)), [value])
 
 
@@ -106,6 +108,42 @@ def test_wal_is_archived_into_the_shared_directory(ha, lab_env):
 def test_standby_restores_from_the_shared_archive(ha, lab_env):
     [(command,)] = pgha.query(ha.standby, "SHOW restore_command")
     assert command.startswith(f"cp {lab_env['LAB_DIR']}/archive/%f ")
+
+
+@pytest.fixture
+def partition_db1_db2(ha):
+    """db1 and db2 cut from each other inside the block; afterwards healed and back in sync
+    (rebuilt if they do not get there)."""
+    yield lambda: faults.partitioned(ha.lab, "db1", "db2")
+    faults.heal(ha.lab, "db1", "db2")
+    try:
+        pgha.wait_for_sync(ha.primary, timeout=30)
+    except LabError:
+        ha.rebuild()
+
+
+def test_commit_waits_for_a_partitioned_standby_until_the_client_deadline(
+    ha, scratch_table, partition_db1_db2
+):
+    select = sql.SQL("SELECT id FROM {}").format(sql.Identifier(scratch_table))
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+    with partition_db1_db2(), pgha.connect(ha.primary, autocommit=True) as conn:
+        with ThreadPoolExecutor(1) as pool:
+            commit = pool.submit(insert, conn, scratch_table, 1, timeout=3)
+            faults.wait_until(lambda: pgha.query(ha.primary, waiting) == [(1,)], 3, "SyncRep")
+            with pytest.raises(TimeoutError):
+                commit.result()
+        # The cancel released the wait, but the row had already committed on db1.
+        assert pgha.query(ha.primary, select) == [(1,)]
+
+
+def test_primary_drops_a_partitioned_standby_within_wal_sender_timeout(ha, partition_db1_db2):
+    with partition_db1_db2():
+        cut = time.monotonic()
+        faults.wait_until(
+            lambda: pgha.replication_state(ha.primary, "db2") is None, 15, "db2 to be dropped"
+        )
+        print(f"db1 dropped the partitioned db2 after {time.monotonic() - cut:.1f} s")
 
 
 def test_crashing_db1_makes_pgpool_promote_db2_and_writes_succeed_again(
