@@ -209,12 +209,15 @@ def test_anonymous_home_is_sent_to_sign_in(client):
     assert client.get(reverse("home")).status_code == 302
 
 
-def test_navigation_follows_personas(client, manager):
+def test_navigation_follows_personas(client, manager, helpdesk):
     client.force_login(manager)
     html = client.get(reverse("home")).content.decode()
     assert reverse("job_list") in html
     assert reverse("audit_list") not in html
-    assert "Backups" in html and "Clusters" not in html.split("<main")[0]
+    assert "Backups" in html and reverse("clusters:cluster_list") in html
+    client.force_login(helpdesk)
+    nav = client.get(reverse("home")).content.decode().split("<main")[0]
+    assert "People" in nav and "Clusters" not in nav
 
 
 def test_sign_out_is_a_post_form_with_csrf(client, manager):
