@@ -48,8 +48,8 @@ from psycopg import sql
 from console.lab import proc, seed
 from console.lab.part import Part, new_password
 from console.lab.parts import pgha_seed
+from console.lab.parts.postgres import PG_BIN, PostgresServer
 
-PG_BIN = "/usr/lib/postgresql/15/bin"
 PG_PORT = 5432
 STANDBY_NAME = "db2"  # the standby's application_name and replication slot
 REPLICATION_USER = "replicator"
@@ -137,29 +137,12 @@ def built_on_current(part: Part, upstream: Sequence[Part]) -> bool:
 
 
 # --- the servers ------------------------------------------------------------------------------
-class HaPostgres(Part):
+class HaPostgres(PostgresServer):
     """A PostgreSQL 15 server of the HA pair in <part>/data, run by the postgres OS user on its
     host, listening on the host's address and on a unix socket in <part>/run."""
 
-    comm = "postgres"
     port = PG_PORT  # on a namespaced host; a free port on loopback
     upstream: ClassVar[tuple[str, ...]] = ()
-
-    @property
-    def data(self) -> Path:
-        return self.dir / "data"
-
-    @property
-    def socket_dir(self) -> Path:
-        return self.dir / "run"
-
-    @property
-    def log(self) -> Path:
-        return self.dir / "postgres.log"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.data / "postmaster.pid"
 
     @property
     def archive(self) -> Path:
@@ -170,9 +153,6 @@ class HaPostgres(Part):
 
     def running(self) -> bool:
         return super().running() and built_on_current(self, self.upstream_parts())
-
-    def run_as_postgres(self, argv: Sequence[str], timeout: float = 60) -> None:
-        proc.run(self.host.argv(argv, user="postgres"), timeout=timeout, new_session=True)
 
     def host_settings(self, rec: dict) -> dict[str, str]:
         """Settings that differ per host (a base backup copies the primary's postgresql.conf)."""
@@ -187,25 +167,6 @@ class HaPostgres(Part):
         with open(self.data / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write(f"\n# --- dbconsole lab: {title} ---\n")
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
-
-    def start(self, rec: dict | None = None) -> None:
-        """Start the built server (again, after `stop`); return once it accepts connections."""
-        argv = [f"{PG_BIN}/pg_ctl", "start", "-D", str(self.data), "-l", str(self.log)]
-        try:
-            self.run_as_postgres([*argv, "-w", "-t", "60", "-s"], timeout=90)
-        except proc.LabError as e:
-            raise proc.LabError(f"{self.name}: {e}\n{proc.tail(self.log)}") from None
-
-    def stop(self, rec: dict) -> None:
-        pid = self.pid()
-        if not proc.alive(pid, self.comm):
-            return
-        argv = [f"{PG_BIN}/pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "30"]
-        try:
-            self.run_as_postgres([*argv, "-s"], timeout=45)
-        except proc.LabError:
-            pass  # terminate() below escalates to SIGKILL
-        proc.terminate(pid, self.comm, self.name)
 
     def is_standby(self) -> bool:
         """True while the data directory is a standby's (promotion removes standby.signal)."""

@@ -12,14 +12,11 @@ from console.lab.part import Part, new_password
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
 
-class PostgresCluster(Part):
-    """A cluster initialised by the postgres OS user in <part>/data, listening on the host's
-    address (scram-sha-256) and on a unix socket in <part>/run (peer)."""
+class PostgresServer(Part):
+    """A PostgreSQL 15 server run by the postgres OS user on its host, with its files in
+    <part>/data, its unix socket in <part>/run and its log in <part>/postgres.log."""
 
     comm = "postgres"
-    port = 5432
-    checksums = False
-    settings: dict[str, str] = {}
 
     @property
     def data(self):
@@ -36,6 +33,38 @@ class PostgresCluster(Part):
     @property
     def pid_file(self):
         return self.data / "postmaster.pid"
+
+    def run_as_postgres(self, argv, timeout: float = 60) -> None:
+        proc.run(self.host.argv(argv, user="postgres"), timeout=timeout, new_session=True)
+
+    def start(self, rec: dict | None = None) -> None:
+        """Start the built server (again, after `stop`); return once it accepts connections."""
+        argv = [f"{PG_BIN}/pg_ctl", "start", "-D", str(self.data), "-l", str(self.log)]
+        try:
+            self.run_as_postgres([*argv, "-w", "-t", "60", "-s"], timeout=90)
+        except proc.LabError as e:
+            raise proc.LabError(f"{self.name}: {e}\n{proc.tail(self.log)}") from None
+
+    def stop(self, rec: dict) -> None:
+        """Fast shutdown by pg_ctl, then make sure the postmaster is gone."""
+        pid = self.pid()
+        if not proc.alive(pid, self.comm):
+            return
+        argv = [f"{PG_BIN}/pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "30"]
+        try:
+            self.run_as_postgres([*argv, "-s"], timeout=45)
+        except proc.LabError:
+            pass  # terminate() below escalates to SIGKILL
+        proc.terminate(pid, self.comm, self.name)
+
+
+class PostgresCluster(PostgresServer):
+    """A cluster initialised in <part>/data, listening on the host's address (scram-sha-256)
+    and on its unix socket (peer)."""
+
+    port = 5432
+    checksums = False
+    settings: dict[str, str] = {}
 
     def new_record(self, old: dict, taken: set[int]) -> dict:
         rec = super().new_record(old, taken)
@@ -87,28 +116,6 @@ class PostgresCluster(Part):
             f"host    replication  all   {rec['host']}/32   scram-sha-256\n"
         )
         proc.write_file(self.data / "pg_hba.conf", hba, owner="postgres", mode=0o600)
-
-    def start(self, rec: dict | None = None) -> None:
-        argv = [f"{PG_BIN}/pg_ctl", "start", "-D", str(self.data), "-l", str(self.log)]
-        try:
-            proc.run(
-                self.host.argv([*argv, "-w", "-t", "60", "-s"], user="postgres"),
-                timeout=90,
-                new_session=True,
-            )
-        except proc.LabError as e:
-            raise proc.LabError(f"{self.name}: {e}\n{proc.tail(self.log)}") from None
-
-    def stop(self, rec: dict) -> None:
-        pid = self.pid()
-        if not proc.alive(pid, self.comm):
-            return
-        argv = [f"{PG_BIN}/pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "30"]
-        try:
-            proc.run(self.host.argv([*argv, "-s"], user="postgres"), timeout=45)
-        except proc.LabError:
-            pass  # terminate() below escalates to SIGKILL
-        proc.terminate(pid, self.comm, self.name)
 
     def connect(self, rec: dict, dbname: str) -> psycopg.Connection:
         return psycopg.connect(
