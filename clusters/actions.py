@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from clusters.models import Cluster, Environment, Node
 from console import audit
@@ -30,6 +31,14 @@ class NodeSpec:
     db_port: int | None = None
     db_credential: str | None = None
     data_directory: str = ""
+    facts: dict | None = None  # discovered facts (NODE_FACTS); None leaves stored facts alone
+
+
+# The Node fields discovery fills (clusters.discovery.FoundNode has the same names).
+NODE_FACTS = (
+    "version", "version_num", "data_directory", "config_file", "hba_file", "log_path",
+    "system_identifier", "timeline",
+)  # fmt: skip
 
 
 def _credential(name: str | None) -> Credential | None:
@@ -73,8 +82,12 @@ def _save_node(spec: NodeSpec, cluster: Cluster | None, *, actor, source: str) -
         "db_credential": _credential(spec.db_credential),
         "data_directory": spec.data_directory,
     }
+    if spec.facts is not None:
+        values.update({k: v for k, v in spec.facts.items() if k in NODE_FACTS})
     changed = existing is None or any(getattr(existing, k) != v for k, v in values.items())
     node, _ = Node.objects.update_or_create(name=spec.name, defaults=values)
+    if spec.facts is not None:
+        Node.objects.filter(pk=node.pk).update(last_discovered=timezone.now())
     if changed:
         audit.append(
             audit.NODE_REGISTERED, actor=actor, source=source, target=f"node:{node.name}",

@@ -6,6 +6,7 @@ how the executor reaches it: address, SSH user and the host keys recorded at reg
 credentials stored encrypted in console.Credential.
 """
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -85,6 +86,15 @@ class Node(models.Model):
         Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     data_directory = models.CharField(max_length=255, blank=True)
+    # Facts read by discovery (clusters.discovery); empty until the node was discovered.
+    version = models.CharField(max_length=64, blank=True)
+    version_num = models.PositiveIntegerField(null=True, blank=True)
+    config_file = models.CharField(max_length=255, blank=True)
+    hba_file = models.CharField(max_length=255, blank=True)
+    log_path = models.CharField(max_length=255, blank=True)
+    system_identifier = models.CharField(max_length=32, blank=True)
+    timeline = models.PositiveIntegerField(null=True, blank=True)
+    last_discovered = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -121,3 +131,65 @@ class Node(models.Model):
             username=self.db_credential.username if self.db_credential else "root",
             password=self.db_credential.reveal() if self.db_credential else "",
         )
+
+
+class ClusterDrift(models.Model):
+    """A difference rediscovery found between a cluster as registered and as it runs now."""
+
+    class Kind(models.TextChoices):
+        APPEARED = "appeared", "node appeared"
+        VANISHED = "vanished", "node vanished"
+        ROLE_CHANGED = "role_changed", "role changed"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="drifts")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    node_name = models.CharField(max_length=64)
+    address = models.CharField(max_length=255)
+    detail = models.CharField(max_length=255)
+    found = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-found", "node_name"]
+
+    def __str__(self) -> str:
+        return f"{self.cluster}: {self.detail}"
+
+
+class PendingRegistration(models.Model):
+    """A cluster registration in progress, between the DBA's form and the confirmed topology.
+
+    The secrets the DBA typed live only in `secrets_token`, encrypted with console.crypto, and
+    are wiped when the registration ends (registered or failed); they become console.Credential
+    rows only once the DBA confirmed every host key and the discovered topology.
+    """
+
+    class Status(models.TextChoices):
+        KEY_FETCHED = "key_fetched", "host key to confirm"
+        DISCOVERING = "discovering", "discovering"
+        DISCOVERED = "discovered", "topology to confirm"
+        FAILED = "failed", "failed"
+        REGISTERED = "registered", "registered"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.KEY_FETCHED)
+    name = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=Cluster.Kind.choices)
+    environment = models.CharField(max_length=64)
+    address = models.CharField(max_length=255)
+    ssh_port = models.PositiveIntegerField(default=22)
+    ssh_user = models.CharField(max_length=64)
+    db_port = models.PositiveIntegerField()
+    db_user = models.CharField(max_length=64)
+    pgpool_address = models.CharField(max_length=255, blank=True)
+    pgpool_port = models.PositiveIntegerField(null=True, blank=True)
+    pcp_port = models.PositiveIntegerField(null=True, blank=True)
+    pcp_user = models.CharField(max_length=64, blank=True)
+    secrets_token = models.BinaryField(default=b"")
+    known_hosts = models.TextField()  # the primary's keys as fetched; trusted once confirmed
+    confirmed = models.BooleanField(default=False)
+    discovery = models.JSONField(default=dict, blank=True)  # clusters.discovery.Discovery
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"registration of {self.name}"

@@ -36,6 +36,8 @@ REMOTE_COMMAND = "remote.command"
 REMOTE_SQL = "remote.sql"
 CLUSTER_REGISTERED = "cluster.registered"
 NODE_REGISTERED = "node.registered"
+CLUSTER_DISCOVERED = "cluster.discovered"
+CLUSTER_DRIFT = "cluster.drift"
 
 GENESIS_HASH = "0" * 64
 _APPEND_ATTEMPTS = 100

@@ -1,0 +1,15 @@
+-- What discovery reads from one PostgreSQL server (primary or standby): one row.
+SELECT current_setting('server_version') AS version,
+       current_setting('server_version_num')::int AS version_num,
+       current_setting('data_directory') AS data_directory,
+       current_setting('port')::int AS port,
+       current_setting('config_file') AS config_file,
+       current_setting('hba_file') AS hba_file,
+       current_setting('logging_collector') AS logging_collector,
+       current_setting('log_destination') AS log_destination,
+       current_setting('log_directory') AS log_directory,
+       current_setting('log_filename') AS log_filename,
+       current_setting('cluster_name') AS cluster_name,
+       pg_is_in_recovery() AS in_recovery,
+       (pg_control_checkpoint()).timeline_id AS timeline,
+       (pg_control_system()).system_identifier::text AS system_identifier

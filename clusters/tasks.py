@@ -1,0 +1,42 @@
+"""Celery entry points of the clusters app: thin, they take a job id and call one action."""
+
+from celery import shared_task
+
+from clusters import registration
+from clusters.models import Cluster, PendingRegistration
+from console import jobs
+from console.jobs import JobContext, JobFailed
+from console.models import AuditEntry
+
+
+@jobs.job_task("clusters.discover_registration")
+def discover_registration(ctx: JobContext) -> dict:
+    pending = PendingRegistration.objects.get(pk=ctx.job.params["registration"])
+    found = registration.discover_registration(pending, actor=ctx.user, job=ctx.job)
+    for warning in found.warnings:
+        ctx.log(warning)
+    return {"nodes": [f"{n.name} ({n.role})" for n in found.nodes], "warnings": found.warnings}
+
+
+@jobs.job_task("clusters.rediscover_cluster")
+def rediscover_cluster(ctx: JobContext) -> dict:
+    cluster = Cluster.objects.filter(pk=ctx.job.params["cluster"]).first()
+    if cluster is None:
+        raise JobFailed("the cluster no longer exists")
+    drifts = registration.rediscover_cluster(
+        cluster, actor=ctx.user, job=ctx.job, source=ctx.job.source
+    )
+    for drift in drifts:
+        ctx.log(f"drift: {drift.detail}")
+    return {"drifts": [d.detail for d in drifts]}
+
+
+@shared_task(name="clusters.rediscover_all", ignore_result=True)
+def rediscover_all() -> None:
+    """Celery beat: enqueue one rediscovery job per cluster."""
+    for cluster in Cluster.objects.all():
+        jobs.enqueue(
+            "clusters.rediscover_cluster", f"Rediscover cluster {cluster.name}",
+            user=None, source=AuditEntry.Source.SCHEDULE, params={"cluster": cluster.pk},
+            target=cluster,
+        )  # fmt: skip
