@@ -7,7 +7,7 @@ VENV := .venv
 REQUIREMENTS_SHA := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(REQUIREMENTS_SHA)
 
-.PHONY: venv deps test lint bench run
+.PHONY: venv deps build-deps test lint bench run
 
 venv: $(STAMP)
 
@@ -30,5 +30,8 @@ lint: venv
 bench: deps venv
 	scripts/test.sh bench
 
-run: venv
+run: build-deps venv
 	./scripts/run
+
+build-deps:
+	scripts/deps.sh build

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# `make deps`: the Debian packages of console/lab/packages.txt. As root, installs the missing ones
-# (apt-get update only when something is missing); otherwise names them and exits 1.
+# `make deps`: the Debian packages of packages-build.txt and console/lab/packages.txt (the lab's
+# servers and the browser); `scripts/deps.sh build` (make run): packages-build.txt only.
+# As root, installs the missing ones (apt-get update only when something is missing); otherwise
+# names them and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mapfile -t packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' console/lab/packages.txt)
+lists=(packages-build.txt console/lab/packages.txt)
+[[ ${1:-} == build ]] && lists=(packages-build.txt)
+mapfile -t packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "${lists[@]}")
 missing=()
 for package in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$package" 2>/dev/null || true)
