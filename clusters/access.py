@@ -2,8 +2,9 @@
 
 from django.http import Http404
 
-from clusters.models import Cluster, Node
+from clusters.models import Cluster, Node, PendingRegistration
 from console.access import require_perm
+from console.models import Job
 
 
 def clusters_for_user(user):
@@ -22,3 +23,25 @@ def get_cluster_for_user(user, pk: int) -> Cluster:
         return clusters_for_user(user).get(pk=pk)
     except Cluster.DoesNotExist:
         raise Http404("No such cluster") from None
+
+
+def get_registration_for_user(user, pk: int) -> PendingRegistration:
+    """A registration in progress, visible only to the user who started it (and clusters.add)."""
+    require_perm(user, "clusters.add_cluster")
+    try:
+        return PendingRegistration.objects.get(pk=pk, user=user)
+    except PendingRegistration.DoesNotExist:
+        raise Http404("No such registration") from None
+
+
+def get_cluster_to_rediscover(user, pk: int) -> Cluster:
+    require_perm(user, "clusters.add_cluster")
+    return get_cluster_for_user(user, pk)
+
+
+def discovery_job(pending: PendingRegistration) -> Job | None:
+    """The latest discovery job of a registration the caller already may see."""
+    jobs = Job.objects.filter(
+        kind="clusters.discover_registration", params__registration=pending.pk
+    )
+    return jobs.order_by("-pk").first()

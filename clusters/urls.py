@@ -5,4 +5,9 @@ from clusters import views
 app_name = "clusters"
 urlpatterns = [
     path("", views.cluster_list, name="cluster_list"),
+    path("register/", views.registration_start, name="registration_start"),
+    path("register/<int:pk>/", views.registration_detail, name="registration_detail"),
+    path("register/<int:pk>/confirm/", views.registration_confirm, name="registration_confirm"),
+    path("register/<int:pk>/register/", views.registration_register, name="registration_register"),
+    path("<int:pk>/rediscover/", views.cluster_rediscover, name="cluster_rediscover"),
 ]
