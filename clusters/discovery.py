@@ -156,7 +156,7 @@ def discover_postgresql(
     if not primary.log_path:
         primary.log_path = _stderr_log(ssh, primary.data_directory, **call)
     found = Discovery("postgresql", [primary])
-    backends = _pgpool_backends(pgpool, **call) if pgpool else []
+    backends, pgpool_error = _pgpool_backends(pgpool, **call) if pgpool else ([], "")
     for row in run_sql(db, "clusters:replication-list", label="discovery", **call).rows:
         found.nodes.append(
             _standby(
@@ -171,7 +171,7 @@ def discover_postgresql(
         if standby.system_identifier and standby.system_identifier != primary.system_identifier:
             found.warnings.append(f"{standby.name}: another system identifier than the primary")
     if pgpool is not None:
-        _add_pgpool(found, pgpool, backends, known)
+        _add_pgpool(found, pgpool, backends, known, pgpool_error)
     return found
 
 
@@ -197,14 +197,20 @@ def _standby(db: PgTarget, row: dict, backends: list[dict], known: dict, call: d
     return node
 
 
-def _pgpool_backends(pgpool: PgTarget, **call) -> list[dict]:
-    result = run_sql(pgpool, "clusters:pgpool-nodes", label="discovery", **call)
+def _pgpool_backends(pgpool: PgTarget, **call) -> tuple[list[dict], str]:
+    """pgpool-II's backends, or none and why: pgpool down is a finding, not a failed discovery."""
+    try:
+        result = run_sql(pgpool, "clusters:pgpool-nodes", label="discovery", **call)
+    except ExecutorError as e:
+        return [], str(e)
     wanted = ("node_id", "hostname", "port", "status", "role", "select_cnt", "lb_weight")
     rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
-    return [{k: str(r.get(k, "")) for k in wanted} for r in rows]
+    return [{k: str(r.get(k, "")) for k in wanted} for r in rows], ""
 
 
-def _add_pgpool(found: Discovery, pgpool: PgTarget, backends: list[dict], known: dict) -> None:
+def _add_pgpool(
+    found: Discovery, pgpool: PgTarget, backends: list[dict], known: dict, error: str
+) -> None:
     found.pgpool_backends = backends
     node = FoundNode(
         name=pgpool.name, address=pgpool.host, service="pgpool", role="balancer",
@@ -213,7 +219,12 @@ def _add_pgpool(found: Discovery, pgpool: PgTarget, backends: list[dict], known:
     node.known_hosts, note = _host_keys(pgpool.host, known)
     if note:
         node.notes.append(note)
-    servers = {(n.address, n.db_port) for n in found.nodes}
+    found.nodes.append(node)
+    if error:
+        node.notes.append(f"SHOW POOL_NODES not read: {error}")
+        found.warnings.append(f"pgpool-II at {pgpool.host}:{pgpool.port} not read: {error}")
+        return
+    servers = {(n.address, n.db_port) for n in found.nodes if n.service == "postgresql"}
     pooled = {(b["hostname"], int(b["port"])) for b in backends}
     for address, port in sorted(servers - pooled):
         found.warnings.append(f"pgpool-II has no backend for {address}:{port}")
@@ -222,7 +233,6 @@ def _add_pgpool(found: Discovery, pgpool: PgTarget, backends: list[dict], known:
     for b in backends:
         if b["status"] not in ("up", "waiting"):
             found.warnings.append(f"pgpool-II backend {b['hostname']}:{b['port']} is {b['status']}")
-    found.nodes.append(node)
 
 
 def discover_mariadb(ssh: SshTarget, db: MysqlTarget, **call) -> Discovery:

@@ -6,6 +6,7 @@ cluster and its nodes, in one transaction. A failed or finished registration wip
 """
 
 import json
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -27,6 +28,7 @@ from console.models import AuditEntry, Job
 from console.secrets import store_credential
 
 FACTS = NODE_FACTS
+REGISTRATION_MAX_AGE = timedelta(hours=1)
 
 
 def start_registration(fields: dict, secrets: dict, *, actor) -> PendingRegistration:
@@ -163,6 +165,22 @@ def register_discovered(pending: PendingRegistration, *, actor) -> Cluster:
             status=PendingRegistration.Status.REGISTERED, secrets_token=b""
         )
     return cluster
+
+
+def expire_registrations(max_age: timedelta = REGISTRATION_MAX_AGE) -> int:
+    """End registrations left unfinished for `max_age`: failed, their secrets wiped; a count."""
+    open_statuses = [
+        PendingRegistration.Status.KEY_FETCHED,
+        PendingRegistration.Status.DISCOVERING,
+        PendingRegistration.Status.DISCOVERED,
+    ]
+    return PendingRegistration.objects.filter(
+        status__in=open_statuses, created__lt=timezone.now() - max_age
+    ).update(
+        status=PendingRegistration.Status.FAILED,
+        error="expired before it was finished; nothing was registered",
+        secrets_token=b"",
+    )
 
 
 # --- Rediscovery ---------------------------------------------------------------------------

@@ -40,3 +40,9 @@ def rediscover_all() -> None:
             user=None, source=AuditEntry.Source.SCHEDULE, params={"cluster": cluster.pk},
             target=cluster,
         )  # fmt: skip
+
+
+@shared_task(name="clusters.expire_registrations", ignore_result=True)
+def expire_registrations() -> None:
+    """Celery beat: wipe the secrets of registrations left unfinished."""
+    registration.expire_registrations()

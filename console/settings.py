@@ -328,6 +328,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "console.reap_jobs": {"task": "console.reap_jobs", "schedule": 60.0},
     "clusters.rediscover_all": {"task": "clusters.rediscover_all", "schedule": 3600.0},
+    "clusters.expire_registrations": {"task": "clusters.expire_registrations", "schedule": 600.0},
 }
 JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 15, minimum=1)
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 120, minimum=5)

@@ -1,9 +1,11 @@
 """Discovery: a cluster registered from its primary alone, clean failures, rediscovery and drift."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from clusters import registration
 from clusters.actions import NodeSpec, register_cluster
@@ -201,3 +203,29 @@ def test_the_rediscovery_job_records_drift_in_its_log(lab, dba):
     assert jobs.run_job(job.pk, rediscover_cluster.body) == Job.Status.SUCCEEDED
     job.refresh_from_db()
     assert job.result["drifts"] == ["db2 is standby, registered as primary"]
+
+
+def test_pgpool_not_answering_is_a_warning_not_a_failed_discovery(
+    lab, dba, django_capture_on_commit_callbacks
+):
+    fields = _fields(lab, pgpool_address=lab["LAB_BARE2_SSH_HOST"])
+    pending = registration.start_registration(fields, _secrets(lab), actor=dba)
+    job = _discover(pending, dba, django_capture_on_commit_callbacks)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    pending.refresh_from_db()
+    (warning,) = pending.discovery["warnings"]
+    assert warning.startswith(f"pgpool-II at {lab['LAB_BARE2_SSH_HOST']}:")
+    roles = [n["role"] for n in pending.discovery["nodes"]]
+    assert roles == ["primary", "standby", "balancer"]
+
+
+def test_an_abandoned_registration_expires_and_forgets_its_secrets(lab, dba):
+    pending = registration.start_registration(_fields(lab), _secrets(lab), actor=dba)
+    assert registration.expire_registrations() == 0
+    PendingRegistration.objects.filter(pk=pending.pk).update(
+        created=timezone.now() - timedelta(hours=2)
+    )
+    assert registration.expire_registrations() == 1
+    pending.refresh_from_db()
+    assert pending.status == PendingRegistration.Status.FAILED
+    assert bytes(pending.secrets_token) == b""

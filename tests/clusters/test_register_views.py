@@ -109,3 +109,15 @@ def test_the_rediscover_button_queues_a_job(dba):
     job = Job.objects.get(kind="clusters.rediscover_cluster")
     assert response.url == reverse("job_detail", args=[job.pk])
     assert job.params == {"cluster": cluster.pk} and not Node.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_schedule_queues_one_rediscovery_per_cluster():
+    from clusters.tasks import rediscover_all
+
+    lab = Environment.objects.create(name="lab")
+    for name in ("c1", "c2"):
+        Cluster.objects.create(name=name, kind="postgresql", environment=lab)
+    rediscover_all()
+    queued = Job.objects.filter(kind="clusters.rediscover_cluster", source="schedule")
+    assert sorted(job.target_name for job in queued) == ["c1", "c2"]
