@@ -132,7 +132,7 @@ def discover_postgresql(
     db: PgTarget,
     *,
     pgpool: PgTarget | None = None,
-    known_hosts: dict[str, str] | None = None,
+    ssh_targets: dict[str, SshTarget] | None = None,
     **call,
 ) -> Discovery:
     """Discover a PostgreSQL cluster from its primary (`ssh` and `db` reach the same server).
@@ -141,9 +141,11 @@ def discover_postgresql(
     executor (`call` passes actor/job/source on); raises NotPrimary when the server is in
     recovery, and the executor's errors (HostUnreachable, AuthenticationFailed, HostKeyRejected…)
     when it cannot be read. A standby that cannot be read is kept with a note, not an error.
-    `known_hosts` maps addresses to keys already recorded; the others are fetched, unconfirmed.
+    `ssh_targets` maps addresses to servers already registered (keys confirmed): their keys are
+    kept and a standby's log is looked up over SSH; other hosts' keys are fetched, unconfirmed.
     """
-    known = known_hosts or {}
+    targets = ssh_targets or {}
+    known = {address: t.known_hosts for address, t in targets.items()}
     facts = _pg_facts(db, **call)
     if facts["in_recovery"]:
         raise NotPrimary(f"{db.host}:{db.port} is in recovery (a standby): start from the primary")
@@ -167,6 +169,7 @@ def discover_postgresql(
                 call,
             )
         )
+    _standby_logs(found, targets, call)
     for standby in found.nodes[1:]:
         if standby.system_identifier and standby.system_identifier != primary.system_identifier:
             found.warnings.append(f"{standby.name}: another system identifier than the primary")
@@ -195,6 +198,17 @@ def _standby(db: PgTarget, row: dict, backends: list[dict], known: dict, call: d
     if note:
         node.notes.append(note)
     return node
+
+
+def _standby_logs(found: Discovery, targets: dict[str, SshTarget], call: dict) -> None:
+    """Fill the stderr log of the standbys already registered, whose host keys are confirmed."""
+    for node in found.nodes[1:]:
+        if node.log_path or not node.data_directory or node.address not in targets:
+            continue
+        try:
+            node.log_path = _stderr_log(targets[node.address], node.data_directory, **call)
+        except ExecutorError as e:
+            node.notes.append(f"log not located over SSH: {e}")
 
 
 def _pgpool_backends(pgpool: PgTarget, **call) -> tuple[list[dict], str]:

@@ -195,17 +195,21 @@ def _entry_points(cluster: Cluster) -> list[Node]:
 
 
 def _rediscover(cluster: Cluster, **call) -> Discovery:
-    known = {n.address: n.known_hosts for n in cluster.nodes.all()}
+    entry_points = _entry_points(cluster)
+    if not entry_points:
+        raise DiscoveryFailed(f"{cluster.name} has no database server registered")
     if cluster.kind == Cluster.Kind.MARIADB:
-        node = _entry_points(cluster)[0]
+        node = entry_points[0]
         return discover_mariadb(node.ssh_target(), node.mysql_target(), **call)
     balancer = cluster.nodes.filter(service=Node.Service.PGPOOL).first()
     pgpool = balancer.pg_target() if balancer else None
+    registered = cluster.nodes.exclude(service=Node.Service.NONE).select_related("ssh_credential")
+    targets = {n.address: n.ssh_target() for n in registered}
     errors = []
-    for node in _entry_points(cluster):
+    for node in entry_points:
         try:
             return discover_postgresql(node.ssh_target(), node.pg_target(), pgpool=pgpool,
-                                       known_hosts=known, **call)  # fmt: skip
+                                       ssh_targets=targets, **call)  # fmt: skip
         except ExpectedFailure as e:
             errors.append(f"{node.name}: {e}")
     raise DiscoveryFailed("no primary found: " + "; ".join(errors))

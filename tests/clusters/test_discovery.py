@@ -135,8 +135,9 @@ def _demo_cluster(lab, dba) -> Cluster:
 def test_rediscovery_of_an_unchanged_cluster_records_no_drift_and_is_idempotent(lab, dba):
     cluster = _demo_cluster(lab, dba)
     assert registration.rediscover_cluster(cluster, actor=dba) == []
-    db1 = Node.objects.get(name="db1")
+    db1, db2 = Node.objects.get(name="db1"), Node.objects.get(name="db2")
     assert db1.version and db1.system_identifier and db1.last_discovered
+    assert db2.log_path.startswith("/") and db2.timeline == db1.timeline
     before = AuditEntry.objects.exclude(action__startswith="remote.").count()
     assert registration.rediscover_cluster(cluster, actor=dba) == []
     assert AuditEntry.objects.exclude(action__startswith="remote.").count() == before
