@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import starmap
 
+import psycopg
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
@@ -164,20 +165,54 @@ def append(
     # read the same head one insert fails and that writer reads the new head and tries again.
     # Outside a transaction this is two statements; inside one, a savepoint guards the retry.
     for _attempt in range(_APPEND_ATTEMPTS):
-        head = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
-        entry.prev_hash = head or GENESIS_HASH
-        entry.created = timezone.now()
-        entry.hash = digest(entry.prev_hash, tuple(getattr(entry, f) for f in HASHED_FIELDS))
         try:
             if connection.in_atomic_block:
                 with transaction.atomic():
-                    entry.save(force_insert=True)
+                    _insert_after_head(entry)
             else:
-                entry.save(force_insert=True)
+                _insert_after_head(entry)
             return entry
-        except IntegrityError:
+        except (IntegrityError, psycopg.errors.UniqueViolation):
             entry.pk = None
     raise AuditChainBusy(f"no place in the audit chain after {_APPEND_ATTEMPTS} attempts")
+
+
+_SQL_HEAD = "SELECT hash FROM console_auditentry ORDER BY id DESC LIMIT 1"
+_SQL_INSERT = (
+    f"INSERT INTO console_auditentry (prev_hash, hash, {', '.join(HASHED_FIELDS)}) "  # noqa: S608
+    f"VALUES ({', '.join(['%s'] * (len(HASHED_FIELDS) + 2))}) RETURNING id"
+)
+
+
+def _insert_after_head(entry: AuditEntry) -> None:
+    """Link `entry` to the current head and insert it.
+
+    On PostgreSQL: two prepared statements on the connection's own psycopg cursor, half the
+    time of the ORM's, since every remote call appends two entries.
+    """
+    if connection.vendor != "postgresql":
+        head = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
+        _seal(entry, head)
+        entry.save(force_insert=True)
+        return
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        cursor.execute(_SQL_HEAD, prepare=True)
+        row = cursor.fetchone()
+        values = _seal(entry, row[0] if row else None)
+        cursor.execute(_SQL_INSERT, [entry.prev_hash, entry.hash, *values], prepare=True)
+        entry.pk = cursor.fetchone()[0]
+    entry._state.adding = False
+    entry._state.db = connection.alias
+
+
+def _seal(entry: AuditEntry, head: str | None) -> tuple:
+    """Set the entry's time, prev_hash and hash; return its HASHED_FIELDS values."""
+    entry.prev_hash = head or GENESIS_HASH
+    entry.created = timezone.now()
+    values = tuple(getattr(entry, f) for f in HASHED_FIELDS)
+    entry.hash = digest(entry.prev_hash, values)
+    return values
 
 
 @dataclass(frozen=True)
