@@ -11,7 +11,8 @@ the log itself.
 `read_new` follows a log from a `LogCursor` (path, inode, offset), which the caller stores
 between calls. Handled:
 - growth: only complete lines are returned; a partial last line is left for the next call;
-- truncation in place (same inode, size below the offset): restart at 0;
+- truncation in place (same inode, size below the offset): restart at 0 (a file truncated
+  and grown past the offset again between two calls is not noticed);
 - rotation by rename (logrotate's default `create`, MariaDB with `FLUSH ERROR LOGS`): the
   cursor's inode is looked for at `<path>.1`, its remainder is read, then reading moves on to
   the new file at 0. Until the new file has content the writer may still append to the old
@@ -20,7 +21,9 @@ between calls. Handled:
 - a writer that moved to another file name (PostgreSQL's logging_collector with a dated
   log_filename): pass `current_path` (from `pg_current_logfile()`); the cursor's file is
   finished by inode at its old name, then `current_path` is read from 0.
-Not handled, lines lost: `copytruncate` rotation (the copy has a new inode: reading restarts
+Not handled, lines lost: a file deleted and recreated when the filesystem gives the new one
+the same inode number (it looks like the same file: read on from the offset, or from 0 if it
+is smaller), `copytruncate` rotation (the copy has a new inode: reading restarts
 at 0 of the truncated file), a rotated file already compressed or moved elsewhere, and a
 rotation between our `stat` and `od` of the same call (a window of milliseconds). A line
 longer than `max_bytes` is returned in pieces, so reading always makes progress.
@@ -76,7 +79,6 @@ class _Call:
             job=self.job,
             actor=self.actor,
             check=check,
-            label=f"log:{getattr(self.node, 'name', self.node)}",
         )
 
 
@@ -232,6 +234,10 @@ def line_kinds(line: str, flavor: str) -> tuple[str, ...]:
     messages) or "mariadb" (`[ERROR]`, `Access denied for user`). Continuation lines
     (a tab first) and other severities have none."""
     kinds: list[str] = []
+    if flavor not in ("postgresql", "mariadb"):
+        raise ValueError(f"unknown log flavor {flavor!r}")
+    if line.startswith("\t"):  # the rest of a multi-line message (DETAIL, a statement)
+        return ()
     if flavor == "postgresql":
         match = _PG_SEVERITY.search(line)
         severity = match.group(1) if match else ""
@@ -239,14 +245,12 @@ def line_kinds(line: str, flavor: str) -> tuple[str, ...]:
             kinds.append(severity.lower())
         if severity == "FATAL" and any(s in line[match.end() :] for s in _PG_AUTH):
             kinds.append("auth_failure")
-    elif flavor == "mariadb":
+    else:
         match = _MY_LEVEL.match(line)
         if match and match.group(1) == "ERROR":
             kinds.append("error")
         if match and _MY_AUTH in line[match.end() :]:
             kinds.append("auth_failure")
-    else:
-        raise ValueError(f"unknown log flavor {flavor!r}")
     return tuple(kinds)
 
 
@@ -332,7 +336,8 @@ def search(
 ) -> list[tuple[int, int, str]]:
     """The first `max_matches` lines of the whole file containing `term` (a fixed string,
     case-insensitive), as (line number, byte offset, text). `term` reaches grep as one argv
-    element after `-e`, so it is never a pattern, an option or shell text."""
+    element after `-e`, so it is never a pattern, an option or shell text. grep exits 1 when
+    nothing matches, so the audit outcome of a search that found nothing reads failed."""
     call = _Call(node, sudo_user, job, actor)
     argv = ["grep", "-a", "-i", "-n", "-b", "-F", "-m", str(max_matches), "-e", _valid_term(term)]
     result = call.run([*argv, "--", path], check=False)

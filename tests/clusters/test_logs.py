@@ -158,6 +158,11 @@ def test_recorded_mariadb_lines_are_counted_as_error_and_auth_failure():
     assert [line.kinds for line in summary.recent] == [("auth_failure",), ("error",)]
 
 
+def test_an_unknown_log_flavor_is_refused():
+    with pytest.raises(ValueError, match="unknown log flavor"):
+        classify(["\tanything"], "oracle")
+
+
 def test_classify_keeps_only_the_most_recent_lines():
     lines = _recorded("postgresql-db1.log") * 5
     summary = classify(lines, "postgresql", keep=3)
@@ -212,6 +217,16 @@ def test_a_writer_moving_to_a_new_file_name_is_followed_with_current_path(host, 
     cursor, lines = read_new(host, cursor, max_bytes=4096, current_path=str(second))
     assert lines == ["b", "c"]
     assert cursor == LogCursor(str(second), second.stat().st_ino, 2)
+
+
+@lab_db
+def test_when_the_rotated_file_is_not_found_reading_starts_the_new_file_at_zero(host, log):
+    _write(log, "one\n")
+    cursor, _ = read_new(host, LogCursor(str(log)), max_bytes=4096)
+    log.rename(f"{log}-20261125")  # a name read_new does not look at
+    _write(log, "two\n")
+    cursor, lines = read_new(host, cursor, max_bytes=4096)
+    assert lines == ["two"] and cursor == LogCursor(str(log), log.stat().st_ino, 4)
 
 
 @lab_db
