@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from clusters.models import Cluster, Environment, Node, PendingRegistration
+from clusters.models import Cluster, ClusterDrift, Environment, Node, PendingRegistration
 from clusters.tasks import discover_registration
 from console import jobs
 from console.models import Credential, Job
@@ -121,3 +121,19 @@ def test_the_schedule_queues_one_rediscovery_per_cluster():
     rediscover_all()
     queued = Job.objects.filter(kind="clusters.rediscover_cluster", source="schedule")
     assert sorted(job.target_name for job in queued) == ["c1", "c2"]
+
+
+@pytest.mark.django_db
+def test_the_cluster_list_shows_drift_and_the_buttons_to_a_dba(dba, manager):
+    lab = Environment.objects.create(name="lab")
+    cluster = Cluster.objects.create(name="c1", kind="postgresql", environment=lab)
+    ClusterDrift.objects.create(
+        cluster=cluster, kind=ClusterDrift.Kind.APPEARED, node_name="db3", address="10.0.0.3",
+        detail="standby db3 at 10.0.0.3 is not registered",
+    )  # fmt: skip
+    page = _client(dba).get(reverse("clusters:cluster_list")).content.decode()
+    assert "standby db3 at 10.0.0.3 is not registered" in page
+    assert reverse("clusters:cluster_rediscover", args=[cluster.pk]) in page
+    assert reverse("clusters:registration_start") in page
+    page = _client(manager).get(reverse("clusters:cluster_list")).content.decode()
+    assert "Rediscover" not in page and "not registered" in page
