@@ -230,3 +230,23 @@ def test_an_abandoned_registration_expires_and_forgets_its_secrets(lab, dba):
     pending.refresh_from_db()
     assert pending.status == PendingRegistration.Status.FAILED
     assert bytes(pending.secrets_token) == b""
+
+
+def test_a_mariadb_cluster_is_registered_from_its_server(
+    lab, dba, django_capture_on_commit_callbacks
+):
+    fields = _fields(
+        lab, name="my-main", kind=Cluster.Kind.MARIADB, address=lab["LAB_MYSQL_HOST"],
+        db_port=int(lab["LAB_MYSQL_PORT"]), db_user=lab["LAB_MYSQL_USER"],
+        pgpool_address="", pgpool_port=None,
+    )  # fmt: skip
+    secrets = _secrets(lab, db_password=lab["LAB_MYSQL_PASSWORD"])
+    pending = registration.start_registration(fields, secrets, actor=dba)
+    job = _discover(pending, dba, django_capture_on_commit_callbacks)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    pending.refresh_from_db()
+    cluster = registration.register_discovered(pending, actor=dba)
+    (server,) = cluster.nodes.all()
+    assert (server.service, server.role) == (Node.Service.MARIADB, Node.Role.PRIMARY)
+    assert server.version and server.log_path.startswith("/")
+    assert registration.rediscover_cluster(cluster, actor=dba) == []
