@@ -2,11 +2,12 @@
 
 Every remote call goes through `console.executor.run_command` (audited, under a host-side
 timeout) with a fixed argv of coreutils and grep, never a shell: `stat` for a file's inode and
-size, `od` to read an exact byte range, `grep -F` to search. `od` prints bytes as hex, so byte
-offsets stay exact whatever the log's encoding (the executor decodes output as UTF-8 with
-replacement, which would lose the count of invalid bytes); lines are decoded here, invalid
-bytes shown as U+FFFD. Pass `sudo_user` ("postgres", "mysql") when the SSH user cannot read
-the log itself.
+size, `dd` to read a byte range, `grep -F` to search. Offsets are bytes and stay exact: the
+executor decodes output as UTF-8 with replacement, which loses the count of invalid bytes, so
+a range that is not valid UTF-8 is read again with `od` as hex. Returned lines show invalid
+bytes as U+FFFD and have credentials masked (`console.executor.redact`), as the audit's copy
+of the output has. Pass `sudo_user` ("postgres", "mysql") when the SSH user cannot read the
+log itself.
 
 `read_new` follows a log from a `LogCursor` (path, inode, offset), which the caller stores
 between calls. Handled:
@@ -25,7 +26,7 @@ Not handled, lines lost: a file deleted and recreated when the filesystem gives 
 the same inode number (it looks like the same file: read on from the offset, or from 0 if it
 is smaller), `copytruncate` rotation (the copy has a new inode: reading restarts
 at 0 of the truncated file), a rotated file already compressed or moved elsewhere, and a
-rotation between our `stat` and `od` of the same call (a window of milliseconds). A line
+rotation between our `stat` and `dd` of the same call (a window of milliseconds). A line
 longer than `max_bytes` is returned in pieces, so reading always makes progress.
 """
 
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field, replace
 
 from console.errors import ExpectedFailure
 from console.executor import run_command
+from console.executor.redact import redact
 
 DEFAULT_PAGE = 64 * 1024
 MAX_TERM = 200
@@ -96,9 +98,18 @@ def _stat(call: _Call, paths: list[str]) -> dict[str, _File]:
 
 
 def _read(call: _Call, path: str, offset: int, length: int) -> bytes:
-    """Bytes [offset, offset+length) of `path`, fewer at its end (one remote call)."""
+    """Bytes [offset, offset+length) of `path`, fewer at its end (one remote call, two when
+    the text is not valid UTF-8)."""
     if length <= 0:
         return b""
+    argv = ["dd", f"if={path}", "iflag=skip_bytes,count_bytes", f"skip={offset}"]
+    result = call.run([*argv, f"count={length}", "bs=65536", "status=none"], check=False)
+    if result.exit_code != 0:
+        raise LogUnreadable(f"cannot read {path}: {result.stderr.strip()[-300:]}")
+    if "\ufffd" not in result.stdout:  # valid UTF-8: its encoding is the bytes read
+        return result.stdout.encode("utf-8")
+    # Invalid bytes were replaced, so their count is lost: read the range again as hex. The
+    # audit cannot mask a credential in hex, so this is only the fallback.
     argv = ["od", "-A", "n", "-v", "-t", "x1", "-j", str(offset), "-N", str(length), "--", path]
     result = call.run(argv, check=False)
     if result.exit_code != 0:
@@ -109,7 +120,9 @@ def _read(call: _Call, path: str, offset: int, length: int) -> bytes:
 
 
 def _decode(raw: bytes) -> list[str]:
-    return [line.decode("utf-8", "replace").removesuffix("\r") for line in raw.split(b"\n")]
+    """Lines of text, invalid bytes as U+FFFD, credentials masked (`PASSWORD '...'` in a
+    logged statement) as the executor masks them in the audit."""
+    return [redact(line.decode("utf-8", "replace").removesuffix("\r")) for line in raw.split(b"\n")]
 
 
 def _split(data: bytes, *, limited: bool, final: bool) -> tuple[list[str], int]:
@@ -346,7 +359,7 @@ def search(
     matches = []
     for line in result.stdout.splitlines():
         number, offset, text = line.split(":", 2)
-        matches.append((int(number), int(offset), text))
+        matches.append((int(number), int(offset), redact(text)))
     return matches
 
 

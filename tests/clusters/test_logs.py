@@ -248,9 +248,8 @@ def test_a_partial_last_line_waits_for_its_newline(host, log):
     assert read_new(host, cursor, max_bytes=4096)[1] == ["half and the rest"]
 
 
-def _od_length(command: str) -> int:
-    words = command.split()
-    return int(words[words.index("-N") + 1])
+def _dd_count(command: str) -> int:
+    return int(next(w for w in command.split() if w.startswith("count="))[len("count=") :])
 
 
 @lab_db
@@ -261,8 +260,8 @@ def test_each_read_is_bounded_by_max_bytes_and_the_lines_add_up(host, log):
     while cursor.offset < len(text.encode()):
         before = _last_audit_id()
         cursor, lines = read_new(host, cursor, max_bytes=100)
-        reads = AuditEntry.objects.filter(pk__gt=before, command__contains=" od ")
-        assert reads and all(_od_length(e.command) <= 100 for e in reads)
+        reads = AuditEntry.objects.filter(pk__gt=before, command__contains=" dd ")
+        assert reads and all(_dd_count(e.command) <= 100 for e in reads)
         seen += lines
         calls += 1
     assert seen == text.splitlines()
@@ -280,10 +279,32 @@ def test_a_line_longer_than_max_bytes_comes_in_pieces(host, log):
 
 
 @lab_db
-def test_invalid_utf8_keeps_byte_offsets_exact(host, log):
+def test_invalid_utf8_is_read_again_as_hex_so_byte_offsets_stay_exact(host, log):
     _write(log, b"caf\xe9 latin-1\nnext\n")
+    before = _last_audit_id()
     cursor, lines = read_new(host, LogCursor(str(log)), max_bytes=4096)
     assert lines == ["caf\ufffd latin-1", "next"] and cursor.offset == 18
+    commands = AuditEntry.objects.filter(pk__gt=before, status="started").order_by("pk")
+    assert [c.command.split()[3] for c in commands] == ["stat", "dd", "od"]
+    _write(log, "caf\u00e9 utf-8\n")
+    assert read_new(host, cursor, max_bytes=4096) == (
+        LogCursor(str(log), cursor.inode, 30),
+        ["caf\u00e9 utf-8"],
+    )
+
+
+@lab_db
+def test_a_logged_password_is_masked_in_lines_and_in_the_audit(host, log):
+    statement = "ALTER ROLE app PASSWORD 'Hunter2-secret'"
+    _write(log, f"2026-11-25 UTC [1] ERROR:  boom\n2026-11-25 UTC [1] STATEMENT:  {statement}\n")
+    before = _last_audit_id()
+    _, lines = read_new(host, LogCursor(str(log)), max_bytes=4096)
+    found = search(host, str(log), "ALTER ROLE")
+    shown = page(host, str(log)).lines
+    assert "Hunter2-secret" not in repr((lines, found, shown))
+    assert "ALTER ROLE app PASSWORD" in lines[1] and "ALTER ROLE app PASSWORD" in found[0][2]
+    stored = AuditEntry.objects.filter(pk__gt=before)
+    assert not any("Hunter2-secret" in e.output for e in stored)
 
 
 @lab_db
@@ -303,7 +324,9 @@ def test_each_remote_call_leaves_its_audit_pair(host, log, dba):
         assert outcome.intent_id == intent.pk and intent.node == "bare1"
         assert intent.actor == dba
     assert entries[0].command.endswith(f"stat -L -c '%i %s %n' -- {log}")
-    assert entries[2].command.endswith(f"od -A n -v -t x1 -j 0 -N 8 -- {log}")
+    assert entries[2].command.endswith(
+        f"dd if={log} iflag=skip_bytes,count_bytes skip=0 count=8 bs=65536 status=none"
+    )
 
 
 # --- The viewer -----------------------------------------------------------------------------
