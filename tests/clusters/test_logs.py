@@ -106,6 +106,26 @@ def test_a_failed_login_on_db1_is_read_and_counted_as_fatal_and_auth_failure(lab
 
 
 @lab_db
+def test_a_failed_login_on_db1_appears_in_the_viewer_page_and_search(lab_host, lab_env):
+    db1 = lab_host("db1")
+    path = str(Path(lab_env["LAB_DIR"]) / "primary" / "postgres.log")
+    user = f"viewer_{time.monotonic_ns()}"  # a user name only this test's line has
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(
+            host=lab_env["LAB_PG_HOST"], port=lab_env["LAB_PG_PORT"], dbname="postgres",
+            user=user, password="not-the-password", connect_timeout=5,
+        )  # fmt: skip
+    wanted = f'FATAL:  password authentication failed for user "{user}"'
+    deadline = time.monotonic() + 10
+    while not (found := search(db1, path, wanted, sudo_user="postgres")):
+        assert time.monotonic() < deadline, f"{wanted!r} not found in {path}"
+    [(_, offset, text)] = found
+    assert wanted in text
+    shown = page(db1, path, before_offset=offset + len(text.encode()) + 1, sudo_user="postgres")
+    assert shown.lines[-1] == (offset, text)
+
+
+@lab_db
 def test_a_failed_login_on_my1_is_read_and_counted_as_auth_failure(lab_host, lab_env):
     import MySQLdb
 
