@@ -31,7 +31,7 @@ longer than `max_bytes` is returned in pieces, so reading always makes progress.
 """
 
 import re
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 
 from console.errors import ExpectedFailure
@@ -230,6 +230,8 @@ _MY_AUTH = "Access denied for user"
 
 @dataclass(frozen=True)
 class LogLine:
+    """A counted line and its kinds: ("fatal", "auth_failure") for a refused login."""
+
     text: str
     kinds: tuple[str, ...]
 
@@ -271,13 +273,13 @@ def classify(lines: list[str], flavor: str, *, keep: int = 50, max_line: int = 2
     """Count ERROR, FATAL, PANIC and authentication failures in `lines` and keep the last
     `keep` such lines (each cut to `max_line` characters). Every kind is in `counts`."""
     counts = Counter({kind: 0 for kind in KINDS})
-    recent: list[LogLine] = []
+    recent: deque[LogLine] = deque(maxlen=keep)
     for line in lines:
         kinds = line_kinds(line, flavor)
         if kinds:
             counts.update(kinds)
             recent.append(LogLine(line[:max_line], kinds))
-    return LogSummary(dict(counts), recent[-keep:] if keep else [])
+    return LogSummary(dict(counts), list(recent))
 
 
 # --- The viewer -----------------------------------------------------------------------------
