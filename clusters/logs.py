@@ -81,6 +81,7 @@ class _Call:
             job=self.job,
             actor=self.actor,
             check=check,
+            keep_output=False,  # log lines may hold personal data: the audit keeps their size
         )
 
 

@@ -41,6 +41,7 @@ class Call:
     outcome_id: int | None = None
     started: float = field(default_factory=time.monotonic)
     recorded_ms: int | None = None  # the duration written in the outcome entry
+    keep_output: bool = True  # False: the outcome records the output's size, not its text
 
     def fail(self, error: str) -> None:
         self.failed = True
@@ -82,6 +83,7 @@ def remote_call(
     source: str | None = None,
     label: str = "",
     secrets: Iterable[str] = (),
+    keep_output: bool = True,
 ) -> Iterator[Call]:
     """Record intent, run the body, record its outcome; see the module docstring."""
     ensure_outside_transaction()
@@ -101,7 +103,7 @@ def remote_call(
     }
     intent = audit.append(action, status=AuditEntry.Status.STARTED, **common)
     _job_log(job, f"[{node}] $ {command}")
-    call = Call(secrets=secrets, intent_id=intent.pk)
+    call = Call(secrets=secrets, intent_id=intent.pk, keep_output=keep_output)
     try:
         yield call
     except BaseException as e:
@@ -129,7 +131,11 @@ def _record_outcome(action: str, call: Call, common: dict, job) -> None:
         action,
         status=status,
         exit_code=call.exit_code,
-        output=cut(call.redact(call.output), limit),
+        output=(
+            cut(call.redact(call.output), limit)
+            if call.keep_output
+            else f"({len(call.output)} characters of output, not kept)"
+        ),
         error=error,
         duration_ms=call.duration_ms,
         intent_id=call.intent_id,

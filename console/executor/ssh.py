@@ -86,6 +86,7 @@ def run_command(
     check: bool = True,
     secrets=(),
     input: str | None = None,
+    keep_output: bool = True,
 ) -> CommandResult:
     """Run `argv` on the target over SSH and return its exit code and output.
 
@@ -96,7 +97,8 @@ def run_command(
     and CommandFailed is raised; a `started` audit entry is written before connecting and an
     outcome entry after, outside any transaction (inside one this raises RuntimeError first);
     the target's private key and `secrets` are masked in both and in the job log. With
-    `check`, a non-zero exit raises CommandFailed carrying the result.
+    `check`, a non-zero exit raises CommandFailed carrying the result. `keep_output=False`
+    records only the output's size in the outcome entry (for reads of logs and data).
     """
     if isinstance(argv, (str, bytes)) or not all(isinstance(a, str) for a in argv):
         raise TypeError("argv must be a list of str, never a shell string")
@@ -113,6 +115,7 @@ def run_command(
         source=source,
         label=label,
         secrets=(*secrets, t.private_key),
+        keep_output=keep_output,
     ) as call:
         out = asyncio.run(_run(t, command, timeout + _KILL_AFTER + _CLIENT_GRACE, input))
         out.timed_out = out.timed_out or (

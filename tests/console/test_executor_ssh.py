@@ -66,6 +66,14 @@ def test_successful_command_is_audited_as_succeeded(ssh_target, check_audit, set
     assert outcome.exit_code == 0
 
 
+def test_output_not_kept_is_returned_but_only_its_size_is_audited(ssh_target, check_audit):
+    result = run_command(ssh_target, ["echo", "Zoë's salary: 1234"], keep_output=False)
+    assert result.stdout == "Zoë's salary: 1234\n"
+    outcome = check_audit(AuditEntry.Status.SUCCEEDED)
+    assert outcome.output == "(19 characters of output, not kept)"
+    assert "salary" not in outcome.output
+
+
 def test_non_zero_exit_raises_command_failed_with_the_result(ssh_target, check_audit):
     with pytest.raises(CommandFailed, match="exited with code 4: boom") as failed:
         run_command(ssh_target, ["sh", "-c", "echo boom >&2; exit 4"])
