@@ -45,3 +45,12 @@ def discovery_job(pending: PendingRegistration) -> Job | None:
         kind="clusters.discover_registration", params__registration=pending.pk
     )
     return jobs.order_by("-pk").first()
+
+
+def get_node_for_user(user, pk: int) -> Node:
+    """A registered node (in a cluster or not) for a user with clusters.view_node; 404 else."""
+    require_perm(user, "clusters.view_node")
+    try:
+        return Node.objects.select_related("cluster").get(pk=pk)
+    except Node.DoesNotExist:
+        raise Http404("No such node") from None

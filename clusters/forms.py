@@ -2,6 +2,7 @@
 
 from django import forms
 
+from clusters.logs import MAX_TERM
 from clusters.models import Cluster
 
 
@@ -53,3 +54,22 @@ class RegistrationForm(forms.Form):
         data = dict(self.cleaned_data)
         secrets = {name: data.pop(name) for name in self.SECRETS}
         return data, secrets
+
+
+class LogSearchForm(forms.Form):
+    """The log viewer's search: one line of text, matched as a fixed string by grep -F.
+
+    The term reaches grep as one argv element, so quotes, `;` or `$(...)` are only text; the
+    form still refuses what clusters.logs refuses (control characters, more than MAX_TERM)."""
+
+    term = forms.CharField(max_length=MAX_TERM, strip=False, label="Search the log")
+
+    def clean_term(self) -> str:
+        term = self.cleaned_data["term"]
+        if any(ord(c) < 32 and c != "\t" for c in term):
+            raise forms.ValidationError(
+                "A search term is one line of text, without control characters."
+            )
+        if not term.strip():
+            raise forms.ValidationError("A search term cannot be only spaces.")
+        return term

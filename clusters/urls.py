@@ -11,3 +11,9 @@ urlpatterns = [
     path("register/<int:pk>/register/", views.registration_register, name="registration_register"),
     path("<int:pk>/rediscover/", views.cluster_rediscover, name="cluster_rediscover"),
 ]
+
+# The node page and its server log viewer.
+urlpatterns += [
+    path("nodes/<int:pk>/", views.node_detail, name="node_detail"),
+    path("nodes/<int:pk>/log/", views.node_log, name="node_log"),
+]

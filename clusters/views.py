@@ -1,13 +1,14 @@
-"""Pages of the clusters app: the inventory list, registering a cluster, rediscovering one."""
+"""Pages of the clusters app: the inventory list, registering a cluster, rediscovering one,
+a node page and its server log viewer."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clusters import access, registration
+from clusters import access, nodeinfo, registration
 from clusters.actions import RegistrationRefused
-from clusters.forms import RegistrationForm
+from clusters.forms import LogSearchForm, RegistrationForm
 from clusters.models import PendingRegistration
 from console import jobs
 from console.executor import ExecutorError
@@ -103,3 +104,33 @@ def cluster_rediscover(request, pk: int):
     )  # fmt: skip
     messages.success(request, f"Rediscovery of {cluster.name} is queued.")
     return redirect("job_detail", pk=job.pk)
+
+
+# --- The node page and its server log viewer ---------------------------------------------------
+
+
+@require_GET
+@login_required
+def node_detail(request, pk: int):
+    node = access.get_node_for_user(request.user, pk)
+    info = nodeinfo.read_node(node, actor=request.user)
+    return render(request, "clusters/node_detail.html", {"node": node, "info": info})
+
+
+def _offset(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+@require_GET
+@login_required
+def node_log(request, pk: int):
+    node = access.get_node_for_user(request.user, pk)
+    form = LogSearchForm(request.GET if "term" in request.GET else None)
+    context = {"node": node, "form": form, "log": None}
+    if not form.is_bound or form.is_valid():  # a refused term runs nothing
+        term = form.cleaned_data["term"] if form.is_bound else None
+        before = _offset(request.GET.get("before"))
+        context["log"] = nodeinfo.view_log(
+            node, term=term, before_offset=before, actor=request.user
+        )
+    return render(request, "clusters/node_log.html", context)

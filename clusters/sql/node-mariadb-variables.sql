@@ -1,0 +1,5 @@
+-- The variables a DBA checks first on a MariaDB/MySQL node.
+SELECT LOWER(VARIABLE_NAME) AS name, VARIABLE_VALUE AS value
+  FROM information_schema.GLOBAL_VARIABLES
+ WHERE VARIABLE_NAME IN ('LOCAL_INFILE', 'BIND_ADDRESS', 'PORT', 'LOG_ERROR', 'DATADIR')
+ ORDER BY 1
