@@ -2,11 +2,12 @@
 
 from celery import shared_task
 
+from clusters import collect as collector
 from clusters import registration
-from clusters.models import Cluster, PendingRegistration
+from clusters.models import Cluster, Node, PendingRegistration
 from console import jobs
 from console.jobs import JobContext, JobFailed
-from console.models import AuditEntry
+from console.models import AuditEntry, Job
 
 
 @jobs.job_task("clusters.discover_registration")
@@ -46,3 +47,32 @@ def rediscover_all() -> None:
 def expire_registrations() -> None:
     """Celery beat: wipe the secrets of registrations left unfinished."""
     registration.expire_registrations()
+
+
+@jobs.job_task("clusters.collect")
+def collect(ctx: JobContext) -> dict:
+    """One monitoring cycle over every registered database and pgpool-II node."""
+    nodes = Node.objects.exclude(service=Node.Service.NONE)
+    result = collector.collect_cycle(nodes, job=ctx.job)
+    for name in result.down:
+        ctx.log(f"{name}: {result.results_by_name()[name].error}")
+    return result.summary()
+
+
+@shared_task(name="clusters.collect_all", ignore_result=True)
+def collect_all() -> None:
+    """Celery beat: enqueue a collection cycle, unless the previous one has not ended (a slow
+    cycle is not piled up on)."""
+    active = (Job.Status.PENDING, Job.Status.RUNNING)
+    if Job.objects.filter(kind="clusters.collect", status__in=active).exists():
+        return
+    jobs.enqueue(
+        "clusters.collect", "Collect monitoring data", user=None,
+        source=AuditEntry.Source.SCHEDULE,
+    )  # fmt: skip
+
+
+@shared_task(name="clusters.rollup_samples", ignore_result=True)
+def rollup_samples() -> None:
+    """Celery beat: roll old samples up into hours and apply retention."""
+    collector.rollup_and_prune()

@@ -368,3 +368,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"asyncssh": {"level": "WARNING"}},
 }
+
+# --- Monitoring (clusters.collect) ------------------------------------------------------------
+CLUSTERS_COLLECT_SECONDS = env_int("CLUSTERS_COLLECT_SECONDS", 30, minimum=5)
+CLUSTERS_COLLECT_WORKERS = env_int("CLUSTERS_COLLECT_WORKERS", 16, minimum=1)
+CLUSTERS_COLLECT_DISK_EVERY = env_int("CLUSTERS_COLLECT_DISK_EVERY", 10, minimum=1)
+CLUSTERS_SAMPLE_RAW_DAYS = env_int("CLUSTERS_SAMPLE_RAW_DAYS", 7, minimum=1)
+CLUSTERS_SAMPLE_ROLLUP_DAYS = env_int("CLUSTERS_SAMPLE_ROLLUP_DAYS", 90, minimum=1)
+CELERY_BEAT_SCHEDULE["clusters.collect_all"] = {
+    "task": "clusters.collect_all",
+    "schedule": float(CLUSTERS_COLLECT_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["clusters.rollup_samples"] = {
+    "task": "clusters.rollup_samples",
+    "schedule": 3600.0,
+}

@@ -1,0 +1,24 @@
+"""The clusters app's models: the inventory (inventory.py), what monitoring reads (monitoring.py).
+
+Split NetBox style: every model is re-exported here, so `from clusters.models import Node` works.
+"""
+
+from clusters.models.inventory import (
+    Cluster,
+    ClusterDrift,
+    Environment,
+    Node,
+    PendingRegistration,
+)
+from clusters.models.monitoring import NodeStatus, Sample, SampleRollup
+
+__all__ = [
+    "Cluster",
+    "ClusterDrift",
+    "Environment",
+    "Node",
+    "NodeStatus",
+    "PendingRegistration",
+    "Sample",
+    "SampleRollup",
+]
