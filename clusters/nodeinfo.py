@@ -217,7 +217,8 @@ class LogLocation:
 
 
 def log_location(node, *, actor=None) -> LogLocation | None:
-    """The node's current server log, or None when it has none or it is not known.
+    """The node's current server log (`path` empty when it is not known, `note` saying why
+    the server was not asked), or None for a service without a server log here.
 
     PostgreSQL: `pg_current_logfile()` (joined to the data directory when relative) with the
     logging collector, else Node.log_path, else the file behind the postmaster's stderr.
@@ -233,7 +234,7 @@ def log_location(node, *, actor=None) -> LogLocation | None:
     except ExecutorError as e:
         note = f"the server did not say where it logs ({_reason(e)})"
         path = node.log_path
-    return LogLocation(path, node.service, sudo_user, note) if path else None
+    return LogLocation(path or "", node.service, sudo_user, note)
 
 
 def _pg_log(node, actor) -> str:
@@ -300,8 +301,9 @@ def view_log(
     unreadable log, or a node that is down, gives `error`, never an exception."""
     view = LogView(location=log_location(node, actor=actor))
     where = view.location
-    if where is None:
-        view.error = "The console does not know where this node writes its server log."
+    if where is None or not where.path:
+        view.error = "The console does not know where this node writes its server log"
+        view.error += f": {where.note}." if where and where.note else "."
         return view
     call = {"sudo_user": where.sudo_user, "actor": actor}
     try:

@@ -120,7 +120,8 @@ def test_a_node_whose_server_refuses_shows_unreachable_with_200(client, dba, nod
     errors = response.context["info"].errors
     assert errors["facts"].startswith("unreachable: ")
     assert errors["settings"] == errors["facts"]  # not tried again
-    assert "unreachable: " in response.content.decode()
+    page = response.content.decode()
+    assert "unreachable: " in page and "Not read: the server is not answering" in page
 
 
 @lab_db
@@ -255,7 +256,8 @@ def test_a_search_term_with_a_newline_is_refused_by_the_form_and_nothing_runs(
 def test_the_log_of_a_node_that_is_down_is_an_error_on_the_page(client, dba, node_down):
     response = _log_page(client, dba, node_down)
     assert response.status_code == 200
-    assert "does not know where this node writes" in response.content.decode()
+    page = response.content.decode()
+    assert "does not know where this node writes" in page and "unreachable: " in page
 
 
 @pytest.mark.django_db

@@ -4,12 +4,15 @@ log and finds a failed login in it, highlighted."""
 import os
 import re
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 from playwright.sync_api import expect
 
-from console.lab.demo import register_demo
+from clusters.actions import NodeSpec, register_host
+from clusters.models import Node
+from console.lab.demo import PG_PASSWORD, SSH_KEY, known_hosts_of, register_demo
 from tests.factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -78,3 +81,27 @@ def test_dba_opens_db1_from_the_cluster_list_and_searches_its_log(lab_env, page,
     expect(page.locator("pre.log-lines")).to_contain_text("No line contains it.")
     expect(page.locator("main")).to_contain_text("$(touch /tmp/x); 'quoted' \"both\"")
     screenshot("log-search-literal")
+
+
+def test_manager_sees_mariadb_facts_and_a_node_that_is_down(lab_env, page, screenshot):
+    register_demo(os.environ)
+    address = os.environ["LAB_BARE2_SSH_HOST"]  # sshd, nothing on 5432
+    known = Path(os.environ["LAB_BARE2_SSH_KNOWN_HOSTS"]).read_text()
+    register_host(NodeSpec(
+        name="pg-down", service=Node.Service.POSTGRESQL, address=address, db_port=5432,
+        known_hosts=known_hosts_of(known, address), ssh_credential=SSH_KEY,
+        db_credential=PG_PASSWORD,
+    ), actor=None)  # fmt: skip
+    make_user("mona", persona="manager")
+    _sign_in(page, "mona", PASSWORD)
+    page.goto("/clusters/")
+    page.get_by_role("link", name="my1", exact=True).click()
+    expect(page.locator(".node-version")).to_contain_text("MariaDB")
+    expect(page.locator(".node-state")).to_contain_text("read-write")
+    expect(page.locator("table.settings")).to_contain_text("bind_address")
+    screenshot("mariadb")
+
+    page.goto("/clusters/")
+    page.get_by_role("link", name="pg-down", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("unreachable: ")
+    screenshot("down")
