@@ -23,9 +23,10 @@ The cycle then writes, from this thread: Sample rows (bulk), and one NodeStatus 
 standby's replication fields come from its primary's answer in the same cycle.
 """
 
-import concurrent.futures as cf
 import json
 import posixpath
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +49,7 @@ _LOG_COUNTERS = {
     "auth_failure": "log_auth_failures",
 }
 _SUDO = {Node.Service.POSTGRESQL: "postgres", Node.Service.MARIADB: "mysql"}
+_SLOW_FIRST = {Node.Service.PGPOOL: 0, Node.Service.MARIADB: 1, Node.Service.POSTGRESQL: 2}
 _FLAVOR = {Node.Service.POSTGRESQL: "postgresql", Node.Service.MARIADB: "mariadb"}
 
 
@@ -115,6 +117,7 @@ def collect_cycle(
         .exclude(service=Node.Service.NONE)
         .select_related("ssh_credential", "db_credential", "cluster")
     )
+    rows.sort(key=lambda n: _SLOW_FIRST.get(n.service, 9))  # the slowest polls start first
     statuses = {s.node_id: s for s in NodeStatus.objects.filter(node__in=rows)}
     started = timezone.now()
     t0 = time.monotonic()
@@ -123,48 +126,67 @@ def collect_cycle(
     return CycleResult(started, time.monotonic() - t0, results, timed_out)
 
 
-def _run_pool(rows, statuses, job, timeout, disk, with_logs):
-    begun: dict[int, float] = {}
+class _Pool:
+    """Worker threads taking nodes from a queue; each keeps one console connection (for the
+    executor's audit entries) for all its nodes and closes it when the queue is empty."""
 
-    def work(node: Node) -> NodeResult:
-        begun[node.pk] = time.monotonic()
+    def __init__(self, rows, statuses, poll_kwargs: dict):
+        self.todo: queue.SimpleQueue = queue.SimpleQueue()
+        for node in rows:
+            self.todo.put(node)
+        self.done: queue.SimpleQueue = queue.SimpleQueue()
+        self.begun: dict[int, float] = {}
+        self.statuses, self.poll_kwargs = statuses, poll_kwargs
+
+    def start_worker(self) -> None:
+        threading.Thread(target=self._work, name="collect", daemon=True).start()
+
+    def _work(self) -> None:
         try:
-            return poll_node(node, statuses.get(node.pk), job=job, timeout=timeout,
-                             disk=disk, with_logs=with_logs)  # fmt: skip
+            while True:
+                try:
+                    node = self.todo.get_nowait()
+                except queue.Empty:
+                    return
+                self.begun[node.pk] = time.monotonic()
+                try:
+                    seen = poll_node(node, self.statuses.get(node.pk), **self.poll_kwargs)
+                except Exception as e:  # a bug in a poll must not lose the other nodes
+                    seen = NodeResult(node.pk, node.name, error=f"collector error: {e!r}")
+                self.done.put(seen)
         finally:
-            connection.close()  # this thread's console connection (the executor's audit)
+            connection.close()
 
+
+def _run_pool(rows, statuses, job, timeout, disk, with_logs):
+    """Poll `rows` with CLUSTERS_COLLECT_WORKERS threads; give up on a node `timeout` + grace
+    after its start (recorded down, its thread left to finish alone, a new worker started in
+    its place so the others keep their pace)."""
+    pool = _Pool(rows, statuses, {"job": job, "timeout": timeout, "disk": disk,
+                                  "with_logs": with_logs})  # fmt: skip
+    for _ in range(max(1, min(settings.CLUSTERS_COLLECT_WORKERS, len(rows)))):
+        pool.start_worker()
     results: dict[int, NodeResult] = {}
     timed_out: list[str] = []
-    workers = max(1, min(settings.CLUSTERS_COLLECT_WORKERS, len(rows)))
-    pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect")
-    try:
-        futures = {pool.submit(work, node): node for node in rows}
-        pending = set(futures)
-        while pending:
-            done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                node = futures[future]
-                results[node.pk] = _outcome(node, future)
-            now = time.monotonic()
-            for future in list(pending):
-                node = futures[future]
-                if node.pk in begun and now - begun[node.pk] > timeout + _GRACE:
-                    pending.discard(future)
-                    timed_out.append(node.name)
-                    results[node.pk] = NodeResult(
-                        node.pk, node.name, error=f"no answer within {timeout:g} s"
-                    )
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    checked = time.monotonic()
+    while len(results) < len(rows):
+        try:
+            seen = pool.done.get(timeout=0.2)
+            results.setdefault(seen.node_id, seen)  # a node given up on stays given up on
+        except queue.Empty:
+            pass
+        now = time.monotonic()
+        if now - checked < 0.2:
+            continue
+        checked = now
+        for node in rows:
+            started = pool.begun.get(node.pk)
+            if node.pk not in results and started and now - started > timeout + _GRACE:
+                timed_out.append(node.name)
+                error = f"no answer within {timeout:g} s"
+                results[node.pk] = NodeResult(node.pk, node.name, error=error)
+                pool.start_worker()
     return results, timed_out
-
-
-def _outcome(node: Node, future: cf.Future) -> NodeResult:
-    try:
-        return future.result()
-    except Exception as e:  # a bug in a poll must not lose the other nodes' results
-        return NodeResult(node.pk, node.name, error=f"collector error: {type(e).__name__}: {e}")
 
 
 def poll_node(
