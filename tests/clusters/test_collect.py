@@ -17,6 +17,7 @@ from clusters.collect import collect_cycle, rollup_and_prune
 from clusters.health import DEGRADED, HEALTHY, health_of_clusters
 from clusters.models import Cluster, Node, NodeStatus, Sample, SampleRollup
 from clusters.tasks import collect as collect_task
+from clusters.tasks import collect_all
 from console import jobs
 from console.lab import faults
 from console.lab.demo import register_demo
@@ -133,6 +134,25 @@ def test_the_collect_job_runs_a_cycle_and_reports_it(demo):
     job.refresh_from_db()
     assert job.result["nodes"] == 4 and job.result["up"] == 4
     assert AuditEntry.objects.filter(job_id=job.pk, node="db1").exists()
+
+
+def test_the_beat_does_not_enqueue_a_cycle_while_one_is_pending(db):
+    make_job(kind="clusters.collect", status=Job.Status.RUNNING)
+    collect_all()
+    assert Job.objects.filter(kind="clusters.collect").count() == 1
+
+
+@override_settings(CLUSTERS_SAMPLE_RAW_DAYS=7)
+def test_rolling_up_again_merges_late_samples_into_their_hour(demo):
+    node, now = demo[0], timezone.now()
+    hour = (now - timedelta(days=9)).replace(minute=0, second=0, microsecond=0)
+    Sample.objects.create(node=node, metric="m", ts=hour + timedelta(minutes=5), value=1.0)
+    rollup_and_prune(now)
+    Sample.objects.create(node=node, metric="m", ts=hour + timedelta(minutes=50), value=7.0)
+    rollup_and_prune(now)
+    rollup = SampleRollup.objects.get()
+    assert (rollup.min, rollup.max, rollup.avg, rollup.count) == (1, 7, 4, 2)
+    assert not Sample.objects.filter(metric="m").exists()
 
 
 @override_settings(CLUSTERS_SAMPLE_RAW_DAYS=7, CLUSTERS_SAMPLE_ROLLUP_DAYS=90)
