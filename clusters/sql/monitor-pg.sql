@@ -1,6 +1,8 @@
 -- What the collector reads from one PostgreSQL server each cycle, primary or standby: one row,
 -- one round trip. `standbys` lists the physical WAL senders of this server (empty on a standby
 -- that feeds no cascade), lags in bytes behind this server's current (or received) WAL position.
+-- The role needs pg_monitor (or superuser) for pg_ls_archive_statusdir(), pg_current_logfile()
+-- and other sessions' states in pg_stat_activity.
 SELECT pg_is_in_recovery() AS in_recovery,
        pg_current_logfile() AS current_logfile,
        (SELECT coalesce(json_object_agg(s.state, s.n), '{}')
