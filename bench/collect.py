@@ -9,14 +9,16 @@ so neither runs here); every statement writes two audit entries, as in productio
 Prints its figures and ends with one JSON line.
 Target: one cycle (the slowest of CYCLES) <= 5 s with CLUSTERS_COLLECT_WORKERS (16) workers.
 
-Measured on the dev lab (2 CPUs shared by the lab's servers and other sessions, load average
-about 10 during the runs): cycles 7.7-7.8 s, the sequential poll 11.1 s (22 ms a node), so the
-target was NOT met there. Mean poll per node in a cycle: MariaDB 17 ms, PostgreSQL 166 ms,
-pgpool-II 590 ms: the 125 pgpool-II copies all queue at the lab's one pgpool-II (24 children,
-each connecting to both backends), which sequentially answers in about 77 ms. Every poll opens
-a new connection to its server (the executor keeps none) and writes two audit entries; the
-metadata database, the four servers and the collector share the same two CPUs, so adding
-workers past 4 did not help (100 nodes: 2.7 s with 1 worker, 1.7 s with 4, 8 or 16).
+Measured on the dev lab (2 CPUs shared by the collector, the metadata database, the lab's
+servers and other sessions): at load average ~10, cycles 7.7-7.8 s and the sequential poll
+11.1 s; with the machine otherwise quiet (load ~5 from the bench itself), cycles 6.4-6.8 s and
+sequential 9.7 s (19 ms a node). The 5 s target was NOT met there. Mean poll per node in a
+cycle: MariaDB 12-17 ms, PostgreSQL 150-166 ms, pgpool-II 460-590 ms: the 125 pgpool-II copies
+all queue at the lab's one pgpool-II (24 children), which answers one in about 77 ms alone.
+Every poll opens a new connection to its server (the executor keeps none) and writes two audit
+entries; during a cycle the collector's Python process takes about two thirds of one CPU and
+the machine has no idle CPU left, so workers past 4 did not help (100 nodes: 2.7 s with 1
+worker, 1.7 s with 4, 8 or 16).
 """
 
 import json
