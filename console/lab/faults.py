@@ -91,6 +91,13 @@ def restore_link(lab: Lab, name: str, timeout: float = 10) -> None:
     veth = lab.net.veth(name)
     ip("link", "set", veth, "up")
     wait_until(lambda: link_forwarding(veth), timeout, f"{name}'s link to forward")
+    # Connects tried during the cut left FAILED neighbour entries for the host's address, which
+    # hold new connects back until they expire: forget them, in the root and every namespace.
+    address = lab.host(name).address
+    ip("neigh", "flush", "to", address)
+    for other in lab.hosts.values():
+        if other.in_namespace and other.name != name:
+            proc.run(other.argv(["ip", "neigh", "flush", "to", address]), timeout=10)
 
 
 def link_forwarding(veth: str) -> bool:

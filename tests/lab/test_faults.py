@@ -44,6 +44,7 @@ def test_cut_link_makes_connections_time_out(lab):
         assert faults.connect_result(bare2.address, 22, timeout=1) == "timeout"
         assert faults.connect_result(bare2.address, 22, lab.host("bare1"), timeout=1) == "timeout"
     assert faults.connect_result(bare2.address, 22) == "open"
+    assert faults.connect_result(bare2.address, 22, lab.host("bare1")) == "open"
 
 
 def test_cut_link_shows_in_status(lab):
