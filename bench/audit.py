@@ -6,44 +6,20 @@ Targets: p99 append <= 2 ms; verify 1,000,000 entries <= 10 s.
 """
 
 import json
-import os
 import statistics
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _benchdb import drop_bench_database, use_bench_database  # noqa: E402
 
 APPENDS = 5000
 ENTRIES = 1_000_000
 TARGET_P99_MS = 2.0
 TARGET_VERIFY_S = 10.0
 BENCH_DB = "bench_audit"
-
-
-def use_bench_database() -> None:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("bench/audit.py: DATABASE_URL must name the lab's PostgreSQL (run `make bench`)")
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
-
-
-def drop_bench_database(url: str) -> None:
-    import psycopg
-
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
 
 
 def fill_chain(n: int) -> None:
@@ -117,8 +93,7 @@ def measure_appends(n: int) -> list[float]:
 
 
 def main() -> int:
-    original_url = os.environ.get("DATABASE_URL", "")
-    use_bench_database()
+    original_url = use_bench_database(BENCH_DB)
     import django
 
     django.setup()
@@ -145,7 +120,7 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
-        drop_bench_database(original_url)
+        drop_bench_database(original_url, BENCH_DB)
 
     ok = result.intact and result.checked >= ENTRIES and p99 <= TARGET_P99_MS
     ok = ok and verify_s <= TARGET_VERIFY_S

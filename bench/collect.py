@@ -27,37 +27,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _benchdb import drop_bench_database, use_bench_database  # noqa: E402
 
 COPIES = 125  # of each of db1, db2, lb1, my1: 500 nodes
 CYCLES = 3
 TARGET_CYCLE_S = 5.0
 BENCH_DB = "bench_collect"
-
-
-def use_bench_database() -> None:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("bench/collect.py: DATABASE_URL must name the lab's PostgreSQL (run `make bench`)")
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
-
-
-def drop_bench_database(url: str) -> None:
-    import psycopg
-
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
 
 
 def register_nodes() -> list[int]:
@@ -93,8 +70,7 @@ def sequential_poll(ids: list[int]) -> float:
 
 
 def main() -> int:
-    original_url = os.environ.get("DATABASE_URL", "")
-    use_bench_database()
+    original_url = use_bench_database(BENCH_DB)
     import django
 
     django.setup()
@@ -132,7 +108,7 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
-        drop_bench_database(original_url)
+        drop_bench_database(original_url, BENCH_DB)
 
     worst = max(cycles)
     ok = worst <= TARGET_CYCLE_S and not down

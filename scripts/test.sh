@@ -84,7 +84,7 @@ eval "$lab_env"
 
 if [[ $mode == bench ]]; then
     status=0
-    for bench in bench/*.py; do
+    for bench in bench/[!_]*.py; do
         echo "=== $bench"
         "$PY" "$bench" || { echo "$bench FAILED" >&2; status=1; }
     done
