@@ -151,29 +151,30 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def audit_list(request: HttpRequest) -> HttpResponse:
     entries = access.audit_entries_for_user(request.user)
-    form = AuditFilterForm(request.GET)
+    context = _filtered_list(request, AuditFilterForm(request.GET), entries)
+    context["can_export"] = request.user.has_perm("console.export_auditentry")
+    context["can_verify"] = request.user.has_perm("console.verify_auditentry")
+    return render(request, "console/auditentry_list.html", context)
+
+
+def _filtered_list(request: HttpRequest, form, qs: QuerySet) -> dict:
+    """Context of a filtered, keyset-paged list: no query runs unless the filter and the page
+    link are both valid."""
     keyset = KeysetForm(request.GET)
     page = None
     if form.is_valid() and keyset.is_valid():
         page = keyset_page(
-            form.filter(entries),
+            form.filter(qs),
             before=keyset.cleaned_data.get("before"),
             after=keyset.cleaned_data.get("after"),
         )
-    query = _filter_query(form)
-    return render(
-        request,
-        "console/auditentry_list.html",
-        {
-            "form": form,
-            "keyset_errors": keyset.errors.get("__all__") or keyset.errors,
-            "page": page,
-            "query": query,
-            "paged": bool(request.GET.get("before") or request.GET.get("after")),
-            "can_export": request.user.has_perm("console.export_auditentry"),
-            "can_verify": request.user.has_perm("console.verify_auditentry"),
-        },
-    )
+    return {
+        "form": form,
+        "keyset_errors": keyset.errors.get("__all__") or keyset.errors,
+        "page": page,
+        "query": _filter_query(form),
+        "paged": bool(request.GET.get("before") or request.GET.get("after")),
+    }
 
 
 def _export_rows(qs: QuerySet, up_to_id: int) -> Iterator[dict]:
@@ -274,27 +275,9 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
     visible = access.jobs_for_user(request.user)
-    form = JobFilterForm(request.GET)
-    keyset = KeysetForm(request.GET)
-    page = None
-    if form.is_valid() and keyset.is_valid():
-        page = keyset_page(
-            form.filter(visible),
-            before=keyset.cleaned_data.get("before"),
-            after=keyset.cleaned_data.get("after"),
-        )
-    return render(
-        request,
-        "console/job_list.html",
-        {
-            "form": form,
-            "keyset_errors": keyset.errors.get("__all__") or keyset.errors,
-            "page": page,
-            "query": _filter_query(form),
-            "paged": bool(request.GET.get("before") or request.GET.get("after")),
-            "sees_all": request.user.has_perm("console.view_all_jobs"),
-        },
-    )
+    context = _filtered_list(request, JobFilterForm(request.GET), visible)
+    context["sees_all"] = request.user.has_perm("console.view_all_jobs")
+    return render(request, "console/job_list.html", context)
 
 
 def _live_context(job: Job) -> dict:
