@@ -39,6 +39,24 @@ CLUSTER_REGISTERED = "cluster.registered"
 NODE_REGISTERED = "node.registered"
 CLUSTER_DISCOVERED = "cluster.discovered"
 CLUSTER_DRIFT = "cluster.drift"
+# Alerting (clusters.alerts)
+ALERT_RAISED = "alert.raised"
+ALERT_CLEARED = "alert.cleared"
+ALERT_NOTIFIED = "alert.notified"
+ALERT_RULE_CHANGED = "alert.rule_changed"
+MAINTENANCE_CREATED = "maintenance.created"
+MAINTENANCE_ENDED = "maintenance.ended"
+# pg_hba.conf (clusters.hba)
+HBA_IMPORTED = "hba.imported"
+HBA_CHANGED = "hba.changed"
+HBA_APPLIED = "hba.applied"
+HBA_APPLY_REFUSED = "hba.apply_refused"
+HBA_ROLLED_BACK = "hba.rolled_back"
+# Server settings (clusters.settings)
+SETTING_CHANGED = "setting.changed"
+# Security baseline (clusters.baseline)
+BASELINE_CHECKED = "baseline.checked"
+BASELINE_FIXED = "baseline.fixed"
 
 GENESIS_HASH = "0" * 64
 _APPEND_ATTEMPTS = 100

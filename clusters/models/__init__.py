@@ -1,8 +1,10 @@
-"""The clusters app's models: the inventory (inventory.py), what monitoring reads (monitoring.py).
+"""The clusters app's models: the inventory (inventory.py), what monitoring reads (monitoring.py),
+alerting (alerts.py).
 
 Split NetBox style: every model is re-exported here, so `from clusters.models import Node` works.
 """
 
+from clusters.models.alerts import Alert, AlertRule, MaintenanceWindow, Severity
 from clusters.models.inventory import (
     Cluster,
     ClusterDrift,
@@ -13,6 +15,10 @@ from clusters.models.inventory import (
 from clusters.models.monitoring import NodeStatus, Sample, SampleRollup
 
 __all__ = [
+    "Alert",
+    "AlertRule",
+    "MaintenanceWindow",
+    "Severity",
     "Cluster",
     "ClusterDrift",
     "Environment",

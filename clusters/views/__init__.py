@@ -1,0 +1,25 @@
+"""Pages of the clusters app, one module per area, re-exported here for clusters.urls:
+inventory.py (the inventory list, registration, rediscovery, the node page and its log viewer).
+"""
+
+from clusters.views.inventory import (
+    cluster_list,
+    cluster_rediscover,
+    node_detail,
+    node_log,
+    registration_confirm,
+    registration_detail,
+    registration_register,
+    registration_start,
+)
+
+__all__ = [
+    "cluster_list",
+    "cluster_rediscover",
+    "node_detail",
+    "node_log",
+    "registration_confirm",
+    "registration_detail",
+    "registration_register",
+    "registration_start",
+]
