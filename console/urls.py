@@ -16,5 +16,6 @@ urlpatterns = [
     path("jobs/<int:pk>/live/", views.job_live, name="job_live"),
     path("clusters/", include("clusters.urls")),
     path("api/", include("console.api")),
+    path("api/", include("clusters.api")),
     path("admin/", admin.site.urls),
 ]
