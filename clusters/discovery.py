@@ -101,7 +101,7 @@ def _apply_pg_facts(node: FoundNode, facts: dict) -> None:
         node.log_path = posixpath.join(directory, facts["log_filename"])
 
 
-def _stderr_log(ssh: SshTarget, data_directory: str, **call) -> str:
+def stderr_log(ssh: SshTarget, data_directory: str, **call) -> str:
     """Where the postmaster's stderr goes (no logging collector): the file behind its fd 2."""
     pidfile = posixpath.join(data_directory, "postmaster.pid")
     pid = run_command(ssh, ["head", "-n", "1", pidfile], label="discovery", **call).stdout.strip()
@@ -156,7 +156,7 @@ def discover_postgresql(
     )  # fmt: skip
     _apply_pg_facts(primary, facts)
     if not primary.log_path:
-        primary.log_path = _stderr_log(ssh, primary.data_directory, **call)
+        primary.log_path = stderr_log(ssh, primary.data_directory, **call)
     found = Discovery("postgresql", [primary])
     backends, pgpool_error = _pgpool_backends(pgpool, **call) if pgpool else ([], "")
     for row in run_sql(db, "clusters:replication-list", label="discovery", **call).rows:
@@ -206,7 +206,7 @@ def _standby_logs(found: Discovery, targets: dict[str, SshTarget], call: dict) -
         if node.log_path or not node.data_directory or node.address not in targets:
             continue
         try:
-            node.log_path = _stderr_log(targets[node.address], node.data_directory, **call)
+            node.log_path = stderr_log(targets[node.address], node.data_directory, **call)
         except ExecutorError as e:
             node.notes.append(f"log not located over SSH: {e}")
 

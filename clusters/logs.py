@@ -72,6 +72,7 @@ class _Call:
     sudo_user: str | None
     job: object
     actor: object
+    timeout: float | None = None  # None: the executor's default
 
     def run(self, argv: list[str], check: bool = True):
         return run_command(
@@ -81,6 +82,7 @@ class _Call:
             job=self.job,
             actor=self.actor,
             check=check,
+            timeout=self.timeout,
             keep_output=False,  # log lines may hold personal data: the audit keeps their size
         )
 
@@ -312,6 +314,7 @@ def page(
     job=None,
     actor=None,
     sudo_user: str | None = None,
+    timeout: float | None = None,
 ) -> LogPage:
     """The whole lines within the `size` bytes before `before_offset` (the end of the file by
     default). With `search`, only the lines of that window containing it (a fixed string,
@@ -319,7 +322,7 @@ def page(
     if size <= 0:
         raise ValueError("size must be positive")
     needle = _valid_term(search).casefold() if search is not None else None
-    call = _Call(node, sudo_user, job, actor)
+    call = _Call(node, sudo_user, job, actor, timeout)
     file = _stat(call, [path]).get(path)
     if file is None:
         raise LogUnreadable(f"no log file at {path}")
@@ -349,12 +352,13 @@ def search(
     job=None,
     actor=None,
     sudo_user: str | None = None,
+    timeout: float | None = None,
 ) -> list[tuple[int, int, str]]:
     """The first `max_matches` lines of the whole file containing `term` (a fixed string,
     case-insensitive), as (line number, byte offset, text). `term` reaches grep as one argv
     element after `-e`, so it is never a pattern, an option or shell text. grep exits 1 when
     nothing matches, so the audit outcome of a search that found nothing reads failed."""
-    call = _Call(node, sudo_user, job, actor)
+    call = _Call(node, sudo_user, job, actor, timeout)
     argv = ["grep", "-a", "-i", "-n", "-b", "-F", "-m", str(max_matches), "-e", _valid_term(term)]
     result = call.run([*argv, "--", path], check=False)
     if result.exit_code not in (0, 1):

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from clusters import logs
-from clusters.discovery import _stderr_log
+from clusters.discovery import stderr_log
 from console.executor import ExecutorError, HostUnreachable, run_command, run_sql
 
 TIMEOUT = 5  # seconds, for each statement and command of the page
+SEARCH_TIMEOUT = 30  # seconds for a search through a whole server log (grep over SSH)
 LABEL = "node page"
 PAGE_SIZE = logs.DEFAULT_PAGE  # bytes of log per viewer page
 DB_SERVICES = ("postgresql", "mariadb")
@@ -242,7 +243,7 @@ def _pg_log(node, actor) -> str:
     directory = row["data_directory"]
     if row["current_logfile"]:
         return posixpath.join(directory, row["current_logfile"])
-    return node.log_path or _stderr_log(node, directory, actor=actor)
+    return node.log_path or stderr_log(node, directory, actor=actor)
 
 
 def _mariadb_log(node, actor) -> str:
@@ -305,10 +306,10 @@ def view_log(
         view.error = "The console does not know where this node writes its server log"
         view.error += f": {where.note}." if where and where.note else "."
         return view
-    call = {"sudo_user": where.sudo_user, "actor": actor}
+    call = {"sudo_user": where.sudo_user, "actor": actor, "timeout": TIMEOUT}
     try:
         if term is not None:
-            matches = logs.search(node, where.path, term, **call)
+            matches = logs.search(node, where.path, term, **{**call, "timeout": SEARCH_TIMEOUT})
             view.lines = [ShownLine(o, t, _css(t, where.flavor), n) for n, o, t in matches]
             return view
         shown = logs.page(node, where.path, before_offset=before_offset, size=PAGE_SIZE, **call)
