@@ -227,6 +227,9 @@ def _json(value):
 
 
 def _poll_pg(node: Node, result: NodeResult, call: dict) -> None:
+    """One statement (sql/monitor-pg.sql): metrics as samples; for the cluster page, in
+    details: the archiver, the WAL receiver (a standby's), the replication slots with the WAL
+    they retain; the standbys (pg_stat_replication) go to result.standbys."""
     row = _one_row(run_sql(node, "clusters:monitor-pg", **call))
     result.in_recovery = bool(row["in_recovery"])
     result.role_seen = "standby" if result.in_recovery else "primary"
@@ -247,23 +250,88 @@ def _poll_pg(node: Node, result: NodeResult, call: dict) -> None:
         m["replication.standbys_sync"] = float(
             sum(1 for s in result.standbys if s["sync_state"] in ("sync", "quorum"))
         )
-    result.details = {"receiver_status": row["receiver_status"] or ""}
+    slots = _json(row["slots"]) or []
+    if slots:
+        retained = max(s["retained_bytes"] or 0 for s in slots)
+        m["replication.slots_retained_bytes"] = float(retained)
+        m["replication.slots_inactive"] = float(sum(1 for s in slots if not s["active"]))
+    receiver = _json(row["receiver"])
+    if receiver and receiver.get("last_msg_age_s") is not None:
+        m["replication.receiver_last_msg_age_s"] = float(receiver["last_msg_age_s"])
+    result.details = {
+        "receiver_status": row["receiver_status"] or "",
+        "receiver": receiver,
+        "slots": slots,
+        "wal_lsn": row["wal_lsn"],
+        "max_connections": row["max_connections"],
+        "connections": _json(row["connections"]) or {},
+        "archiver": {
+            "archived_count": row["archived_count"],
+            "failed_count": row["failed_count"],
+            "last_archived_wal": row["last_archived_wal"],
+            "last_archived_time": _iso(row["last_archived_time"]),
+            "last_failed_wal": row["last_failed_wal"],
+            "last_failed_time": _iso(row["last_failed_time"]),
+            "ready_count": row["archive_ready"],
+        },
+    }
     if row["current_logfile"]:
         result.details["current_logfile"] = row["current_logfile"]
 
 
+def _iso(value) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+# pgpool-II's delay_threshold changes only with its configuration: read once per node and
+# re-read every _PGPOOL_SETTINGS_TTL seconds (a second statement: pgpool answers only the first
+# of several commands sent together), so a cycle stays one round trip per node.
+_PGPOOL_SETTINGS_TTL = 600.0
+_pgpool_settings: dict[tuple, tuple[float, dict]] = {}
+
+
+def _pgpool_delay_threshold(node: Node, call: dict) -> dict:
+    key = (node.pk, node.address, node.db_port)
+    cached = _pgpool_settings.get(key)
+    if cached and time.monotonic() - cached[0] < _PGPOOL_SETTINGS_TTL:
+        return cached[1]
+    try:
+        res = run_sql(node, "clusters:pgpool-delay-threshold", **call)
+        found = {"delay_threshold": int(res.rows[0][0])}
+    except (ExecutorError, IndexError, ValueError) as e:
+        return {"delay_threshold_error": str(e)[:500]}  # asked again next cycle
+    _pgpool_settings[key] = (time.monotonic(), found)
+    return found
+
+
 def _poll_pgpool(node: Node, result: NodeResult, call: dict) -> None:
+    """SHOW POOL_NODES (sql/pgpool-nodes.sql): each backend's status, role, weight, select
+    count, load balance node and replication delay (bytes in pgpool-II 4.3), with pgpool's
+    delay_threshold (bytes, 0 = no check) to judge the delay against."""
     res = run_sql(node, "clusters:pgpool-nodes", **call)
-    wanted = ("node_id", "hostname", "port", "status", "role", "select_cnt", "replication_delay")
+    wanted = ("node_id", "hostname", "port", "status", "pg_status", "role", "pg_role",
+              "lb_weight", "select_cnt", "load_balance_node", "replication_delay",
+              "replication_state", "replication_sync_state", "last_status_change")  # fmt: skip
     backends = []
     for row in res.rows:
         values = dict(zip(res.columns, row, strict=True))
         backends.append({k: str(values[k]) for k in wanted if k in values})
     result.role_seen = "balancer"
-    result.details = {"backends": backends}
+    result.details = {"backends": backends, **_pgpool_delay_threshold(node, call)}
     down = [b for b in backends if b.get("status") not in ("up", "waiting")]
     result.metrics["pgpool.backends_up"] = float(len(backends) - len(down))
     result.metrics["pgpool.backends_down"] = float(len(down))
+    delays = [_float(b.get("replication_delay")) for b in backends if b.get("role") == "standby"]
+    delays = [d for d in delays if d is not None]
+    if delays:
+        result.metrics["pgpool.replication_delay_max"] = max(delays)
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _poll_mariadb(node: Node, result: NodeResult, call: dict) -> None:
