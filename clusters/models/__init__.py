@@ -5,6 +5,7 @@ Split NetBox style: every model is re-exported here, so `from clusters.models im
 """
 
 from clusters.models.alerts import Alert, AlertRule, MaintenanceWindow, Severity
+from clusters.models.baseline import BaselineResult, BaselineRun, BaselineStatus
 from clusters.models.inventory import (
     Cluster,
     ClusterDrift,
@@ -17,6 +18,9 @@ from clusters.models.monitoring import NodeStatus, Sample, SampleRollup
 __all__ = [
     "Alert",
     "AlertRule",
+    "BaselineResult",
+    "BaselineRun",
+    "BaselineStatus",
     "MaintenanceWindow",
     "Severity",
     "Cluster",
