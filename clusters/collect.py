@@ -242,6 +242,8 @@ def _poll_pg(node: Node, result: NodeResult, call: dict) -> None:
     m["archive.ready_count"] = float(row["archive_ready"])
     if row["last_archived_age"] is not None:
         m["archive.last_archived_age_s"] = float(row["last_archived_age"])
+    if row["last_failed_age"] is not None:  # failing while newer than the last success
+        m["archive.last_failed_age_s"] = float(row["last_failed_age"])
     if row["own_replay_gap_bytes"] is not None:
         m["replication.receive_replay_gap_bytes"] = float(row["own_replay_gap_bytes"])
     result.standbys = _json(row["standbys"]) or []

@@ -2,8 +2,8 @@
 
 from celery import shared_task
 
+from clusters import alerts, registration
 from clusters import collect as collector
-from clusters import registration
 from clusters.models import Cluster, Node, PendingRegistration
 from console import jobs
 from console.jobs import JobContext, JobFailed
@@ -51,12 +51,15 @@ def expire_registrations() -> None:
 
 @jobs.job_task("clusters.collect")
 def collect(ctx: JobContext) -> dict:
-    """One monitoring cycle over every registered database and pgpool-II node."""
+    """One monitoring cycle over every registered database and pgpool-II node, then the alert
+    rules checked on what it saw (clusters.alerts: raise, clear, mail)."""
     nodes = Node.objects.exclude(service=Node.Service.NONE)
     result = collector.collect_cycle(nodes, job=ctx.job)
     for name in result.down:
         ctx.log(f"{name}: {result.results_by_name()[name].error}")
-    return result.summary()
+    summary = result.summary()
+    summary["alerts"] = alerts.evaluate(result, job=ctx.job)  # after the cycle's rows are stored
+    return summary
 
 
 @shared_task(name="clusters.collect_all", ignore_result=True)

@@ -383,3 +383,17 @@ CELERY_BEAT_SCHEDULE["clusters.rollup_samples"] = {
     "task": "clusters.rollup_samples",
     "schedule": 3600.0,
 }
+
+# --- Alert mails (clusters.notify), through Django's email settings ----------------------------
+ALERT_EMAIL_TO = env_list("ALERT_EMAIL_TO")  # every alert mail goes here (and to a rule's own)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)  # seconds; never block a cycle for long
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "dbconsole@localhost")
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL: set one of them, not both")

@@ -75,6 +75,20 @@ class Migration(migrations.Migration):
                 ("silenced", models.BooleanField(default=False)),
                 ("notified", models.DateTimeField(blank=True, null=True)),
                 (
+                    "notify_due",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "nothing owed"),
+                            ("firing", "Firing"),
+                            ("cleared", "Cleared"),
+                        ],
+                        default="",
+                        max_length=8,
+                    ),
+                ),
+                ("notify_error", models.CharField(blank=True, max_length=512)),
+                (
                     "cluster",
                     models.ForeignKey(
                         on_delete=django.db.models.deletion.CASCADE,
@@ -106,6 +120,11 @@ class Migration(migrations.Migration):
                 "indexes": [
                     models.Index(fields=["cluster", "state"], name="clusters_alert_cluster_state"),
                     models.Index(fields=["state", "-first_seen"], name="clusters_alert_state_seen"),
+                    models.Index(
+                        condition=models.Q(("notify_due", ""), _negated=True),
+                        fields=["notify_due"],
+                        name="clusters_alert_notify_due",
+                    ),
                 ],
                 "constraints": [
                     models.UniqueConstraint(
@@ -130,6 +149,8 @@ class Migration(migrations.Migration):
                 ("reason", models.CharField(max_length=255)),
                 ("created_by_name", models.CharField(blank=True, max_length=150)),
                 ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("ended", models.DateTimeField(blank=True, null=True)),
+                ("ended_by_name", models.CharField(blank=True, max_length=150)),
                 (
                     "cluster",
                     models.ForeignKey(

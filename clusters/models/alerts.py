@@ -13,7 +13,11 @@ than `for_seconds` is `pending` (not shown as raised, not notified). Rows are ne
 cleared alerts are the alert history.
 
 `MaintenanceWindow` silences a cluster between two times, with a reason: alerts are still
-recorded (marked `silenced`) but nobody is notified.
+recorded (marked `silenced`) but nobody is notified. A DBA may end one early (`ended`).
+
+Notifications: an alert owes a mail when `notify_due` is "firing" or "cleared"; the sender
+claims it (a conditional UPDATE back to ""), sends once, and records `notified` (the time of the
+last mail sent) or `notify_error` (why the last one failed).
 """
 
 from django.conf import settings
@@ -57,6 +61,11 @@ class Alert(models.Model):
         FIRING = "firing"
         CLEARED = "cleared"
 
+    class Notify(models.TextChoices):
+        NONE = "", "nothing owed"
+        FIRING = "firing"
+        CLEARED = "cleared"
+
     rule = models.ForeignKey(AlertRule, on_delete=models.PROTECT, related_name="alerts")
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="alerts")
     node = models.ForeignKey(
@@ -72,7 +81,9 @@ class Alert(models.Model):
     raised = models.DateTimeField(null=True, blank=True)  # when it became firing
     cleared = models.DateTimeField(null=True, blank=True)
     silenced = models.BooleanField(default=False)  # raised during a maintenance window
-    notified = models.DateTimeField(null=True, blank=True)
+    notified = models.DateTimeField(null=True, blank=True)  # last mail sent
+    notify_due = models.CharField(max_length=8, choices=Notify.choices, blank=True, default="")
+    notify_error = models.CharField(max_length=512, blank=True)  # why the last mail failed
 
     class Meta:
         ordering = ["-first_seen", "-pk"]
@@ -86,6 +97,11 @@ class Alert(models.Model):
         indexes = [
             models.Index(fields=["cluster", "state"], name="clusters_alert_cluster_state"),
             models.Index(fields=["state", "-first_seen"], name="clusters_alert_state_seen"),
+            models.Index(
+                fields=["notify_due"],
+                condition=~Q(notify_due=""),
+                name="clusters_alert_notify_due",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -93,7 +109,8 @@ class Alert(models.Model):
 
 
 class MaintenanceWindow(models.Model):
-    """While `starts <= now < ends`, the cluster's alerts are recorded silenced, not notified."""
+    """While `starts <= now < ends` (and not `ended` early), the cluster's alerts are recorded
+    silenced, not notified. `ends` stays as planned; ending early sets `ended`."""
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="maintenance")
     starts = models.DateTimeField()
@@ -104,6 +121,8 @@ class MaintenanceWindow(models.Model):
     )
     created_by_name = models.CharField(max_length=150, blank=True)
     created = models.DateTimeField(default=timezone.now)
+    ended = models.DateTimeField(null=True, blank=True)  # ended early by a DBA
+    ended_by_name = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["-starts"]
@@ -116,3 +135,11 @@ class MaintenanceWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster}: {self.reason} ({self.starts:%Y-%m-%d %H:%M} – {self.ends:%H:%M})"
+
+    @property
+    def effective_end(self):
+        """When the window stops silencing: its planned end, or when it was ended early."""
+        return min(self.ends, self.ended) if self.ended else self.ends
+
+    def active_at(self, when) -> bool:
+        return self.starts <= when < self.effective_end

@@ -26,6 +26,7 @@ SELECT pg_is_in_recovery() AS in_recovery,
        ar.last_archived_wal,
        ar.last_archived_time,
        extract(epoch FROM now() - ar.last_archived_time)::float8 AS last_archived_age,
+       extract(epoch FROM now() - ar.last_failed_time)::float8 AS last_failed_age,
        ar.last_failed_wal,
        ar.last_failed_time,
        (SELECT count(*) FROM pg_ls_archive_statusdir() AS f WHERE f.name LIKE '%.ready')

@@ -1,0 +1,376 @@
+"""Alert evaluation: after each collection cycle, every enabled rule is checked on what the
+console knows of each cluster, and alerts are opened, raised, updated and cleared.
+
+`evaluate(cycle, now=…)` reads the NodeStatus rows (the latest view of every node), this
+cycle's metrics (the CycleResult's, or the samples stored at each node's last poll when called
+without one) and the previous archiver count, then:
+- a condition seen for the first time opens a `pending` alert, or a `firing` one at once when
+  the rule's `for_seconds` is 0;
+- a pending alert whose condition held `for_seconds` since `first_seen` becomes firing;
+- while the condition holds, severity, value and message follow it;
+- when the condition is gone the alert is cleared. When the console cannot tell (the node is
+  down, or the primary that reports a standby's lag), the alert is left as it is.
+Raising and clearing go through clusters.actions.alerts (audited, source "schedule"); mails
+are sent afterwards by clusters.notify, outside any transaction.
+
+Subjects: "cluster", "node:<id>", and "node:<id>:backend:<n>" for a backend a pgpool-II node
+reports down. Checks are plain functions below; each yields Findings and `Unknown`s.
+"""
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError
+from django.db.models import F, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from clusters import health, notify
+from clusters.actions.alerts import clear_alert, fire_alert, wants_mail
+from clusters.models import Alert, AlertRule, Cluster, MaintenanceWindow, Node, NodeStatus, Sample
+from clusters.models import Severity as Sev
+
+logger = logging.getLogger(__name__)
+
+_DB = (Node.Service.POSTGRESQL, Node.Service.MARIADB)
+_PG = Node.Service.POSTGRESQL
+# The cycle metrics the checks read (when called without a cycle: from the stored samples).
+_METRICS = (
+    "archive.failed_count", "archive.ready_count", "archive.last_archived_age_s",
+    "archive.last_failed_age_s", "log.fatal", "log.panic",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule's condition holding on one subject of a cluster."""
+
+    rule: str
+    cluster_id: int
+    subject: str
+    severity: str
+    message: str
+    value: float | None = None
+    node_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """The console cannot tell whether `rule` holds on this node (or the cluster, node None):
+    its open alerts there are left as they are."""
+
+    rule: str
+    cluster_id: int
+    node_id: int | None = None
+
+
+@dataclass
+class ClusterView:
+    """What one evaluation sees of a cluster: its nodes' statuses, this cycle's metrics by node
+    id, the archiver's failed_count of the previous sample by node id."""
+
+    cluster: Cluster
+    statuses: list[NodeStatus]
+    metrics: dict[int, dict[str, float]]
+    previous_failed: dict[int, float]
+
+
+def in_maintenance(cluster: Cluster, now: datetime | None = None) -> MaintenanceWindow | None:
+    """The maintenance window silencing `cluster` at `now`, if any."""
+    return _active_windows(now or timezone.now(), cluster=cluster).get(cluster.pk)
+
+
+def _active_windows(now: datetime, cluster: Cluster | None = None) -> dict[int, MaintenanceWindow]:
+    windows = MaintenanceWindow.objects.filter(starts__lte=now, ends__gt=now).filter(
+        Q(ended__isnull=True) | Q(ended__gt=now)
+    )
+    if cluster is not None:
+        windows = windows.filter(cluster=cluster)
+    found: dict[int, MaintenanceWindow] = {}
+    for window in windows.select_related("cluster").order_by("-ends"):
+        found.setdefault(window.cluster_id, window)
+    return found
+
+
+def _level(rule: AlertRule, value: float) -> str | None:
+    """ "Above" semantics: critical when value > critical, warning when value > warning."""
+    if rule.critical is not None and value > rule.critical:
+        return Sev.CRITICAL
+    if rule.warning is not None and value > rule.warning:
+        return Sev.WARNING
+    return None
+
+
+def _mib(value: float) -> str:
+    return f"{value / 1048576:.1f} MiB"
+
+
+def _up(s: NodeStatus) -> bool:
+    return s.state == NodeStatus.State.UP
+
+
+def _subject(node: Node) -> str:
+    return f"node:{node.pk}"
+
+
+# --- the checks, one per rule key -------------------------------------------------------------
+
+
+def _replication_lag(view: ClusterView, rule: AlertRule) -> Iterator[Finding | Unknown]:
+    cid = view.cluster.pk
+    for s in view.statuses:
+        if s.node.service != _PG or (_up(s) and s.in_recovery is False):
+            continue  # a primary has no lag of its own
+        if s.replay_lag_bytes is None:
+            yield Unknown(rule.key, cid, s.node_id)  # down, not streaming, primary silent
+            continue
+        severity = _level(rule, s.replay_lag_bytes)
+        if severity:
+            text = f"{s.node.name} replays {_mib(s.replay_lag_bytes)} behind its primary"
+            yield Finding(rule.key, cid, _subject(s.node), severity, text,
+                          float(s.replay_lag_bytes), s.node_id)  # fmt: skip
+
+
+def _no_sync_standby(view: ClusterView, rule: AlertRule) -> Iterator[Finding | Unknown]:
+    if view.cluster.kind != Cluster.Kind.POSTGRESQL:
+        return
+    seen = health.cluster_health(view.cluster.kind, view.statuses)
+    if seen.state in (health.DOWN, health.UNKNOWN):
+        yield Unknown(rule.key, view.cluster.pk)
+    elif seen.standbys and not seen.standbys_in_sync:
+        why = [r for r in seen.reasons if r != "no sync standby"]
+        text = "no synchronous standby" + (f" ({'; '.join(why)})" if why else "")
+        yield Finding(rule.key, view.cluster.pk, "cluster", Sev.CRITICAL, text[:512], 0.0)
+
+
+def _node_down(view: ClusterView, rule: AlertRule) -> Iterator[Finding | Unknown]:
+    for s in view.statuses:
+        if s.state == NodeStatus.State.DOWN:
+            text = f"{s.node.name} does not answer: {s.error[:300] or 'no reason given'}"
+            yield Finding(rule.key, view.cluster.pk, _subject(s.node), Sev.CRITICAL, text,
+                          None, s.node_id)  # fmt: skip
+        elif s.state == NodeStatus.State.UNKNOWN:
+            yield Unknown(rule.key, view.cluster.pk, s.node_id)
+
+
+def _pgpool_backend_down(view: ClusterView, rule: AlertRule) -> Iterator[Finding | Unknown]:
+    for s in view.statuses:
+        if s.node.service != Node.Service.PGPOOL:
+            continue
+        if not _up(s):
+            yield Unknown(rule.key, view.cluster.pk, s.node_id)
+            continue
+        for b in s.details.get("backends", []):
+            if b.get("status") in ("up", "waiting"):
+                continue
+            where = f"{b.get('hostname')}:{b.get('port')}"
+            text = f"{s.node.name} reports backend {b.get('node_id')} ({where}) {b.get('status')}"
+            subject = f"{_subject(s.node)}:backend:{b.get('node_id')}"[:32]
+            yield Finding(rule.key, view.cluster.pk, subject, Sev.CRITICAL, text, None, s.node_id)
+
+
+def _archive_failures(view: ClusterView, rule: AlertRule) -> Iterator[Finding | Unknown]:
+    for s in view.statuses:
+        if s.node.service != _PG:
+            continue
+        m = view.metrics.get(s.node_id, {})
+        failed = m.get("archive.failed_count")
+        if not _up(s) or failed is None:
+            yield Unknown(rule.key, view.cluster.pk, s.node_id)
+            continue
+        before = view.previous_failed.get(s.node_id)
+        grew = before is not None and failed > before
+        failed_age, archived_age = (
+            m.get("archive.last_failed_age_s"),
+            m.get("archive.last_archived_age_s"),
+        )
+        failing = failed_age is not None and (archived_age is None or failed_age < archived_age)
+        if grew or failing:
+            text = f"archiving fails on {s.node.name} ({failed:g} failures since stats reset)"
+            yield Finding(rule.key, view.cluster.pk, _subject(s.node), Sev.WARNING, text,
+                          failed, s.node_id)  # fmt: skip
+
+
+def _wal_ready(view: ClusterView, rule: AlertRule) -> Iterator[Finding | Unknown]:
+    for s in view.statuses:
+        if s.node.service != _PG:
+            continue
+        ready = view.metrics.get(s.node_id, {}).get("archive.ready_count")
+        if not _up(s) or ready is None:
+            yield Unknown(rule.key, view.cluster.pk, s.node_id)
+            continue
+        severity = _level(rule, ready)
+        if severity:
+            text = f"{ready:g} WAL files wait to be archived on {s.node.name}"
+            yield Finding(rule.key, view.cluster.pk, _subject(s.node), severity, text,
+                          ready, s.node_id)  # fmt: skip
+
+
+def _disk_used(view: ClusterView, rule: AlertRule) -> Iterator[Finding | Unknown]:
+    for s in view.statuses:
+        if s.node.service not in _DB:
+            continue
+        if not _up(s) or s.disk_used_percent is None:
+            yield Unknown(rule.key, view.cluster.pk, s.node_id)
+            continue
+        severity = _level(rule, s.disk_used_percent)
+        if severity:
+            text = f"the data directory's disk on {s.node.name} is {s.disk_used_percent:g} % full"
+            yield Finding(rule.key, view.cluster.pk, _subject(s.node), severity, text,
+                          s.disk_used_percent, s.node_id)  # fmt: skip
+
+
+def _log_panic_fatal(view: ClusterView, rule: AlertRule) -> Iterator[Finding | Unknown]:
+    for s in view.statuses:
+        if s.node.service not in _DB:
+            continue
+        if not _up(s) or s.log_error:
+            yield Unknown(rule.key, view.cluster.pk, s.node_id)
+            continue
+        m = view.metrics.get(s.node_id, {})
+        panic, fatal = m.get("log.panic", 0.0), m.get("log.fatal", 0.0)
+        if panic or fatal:
+            severity, count, kind = (
+                (Sev.CRITICAL, panic, "PANIC") if panic else (Sev.WARNING, fatal, "FATAL")
+            )
+            text = f"{count:g} new {kind} line(s) in the server log of {s.node.name}"
+            yield Finding(rule.key, view.cluster.pk, _subject(s.node), severity, text,
+                          count, s.node_id)  # fmt: skip
+
+
+CHECKS = {
+    "replication_lag": _replication_lag,
+    "no_sync_standby": _no_sync_standby,
+    "node_down": _node_down,
+    "pgpool_backend_down": _pgpool_backend_down,
+    "archive_failures": _archive_failures,
+    "wal_ready": _wal_ready,
+    "disk_used": _disk_used,
+    "log_panic_fatal": _log_panic_fatal,
+}
+
+
+# --- reading what the cycle saw ---------------------------------------------------------------
+
+
+def _views(cycle) -> list[ClusterView]:
+    """Every cluster with collected nodes, in three queries (statuses, samples if needed)."""
+    previous = Subquery(
+        Sample.objects.filter(
+            node=OuterRef("node"), metric="archive.failed_count", ts__lt=OuterRef("polled")
+        )
+        .order_by("-ts")
+        .values("value")[:1]
+    )
+    statuses = list(
+        NodeStatus.objects.filter(node__cluster__isnull=False)
+        .exclude(node__service=Node.Service.NONE)
+        .select_related("node", "node__cluster")
+        .annotate(previous_failed=previous)
+    )
+    seen = cycle.results if cycle is not None else {}
+    metrics = {nid: dict(r.metrics) for nid, r in seen.items()}
+    missing = [s.node_id for s in statuses if s.node_id not in metrics and s.polled]
+    if missing:
+        stored = Sample.objects.filter(
+            node_id__in=missing, metric__in=_METRICS, ts=F("node__status__polled")
+        ).values_list("node_id", "metric", "value")
+        for node_id, metric, value in stored:
+            metrics.setdefault(node_id, {})[metric] = value
+    views: dict[int, ClusterView] = {}
+    for s in statuses:
+        cluster = s.node.cluster
+        view = views.setdefault(cluster.pk, ClusterView(cluster, [], metrics, {}))
+        view.statuses.append(s)
+        if s.previous_failed is not None:
+            view.previous_failed[s.node_id] = s.previous_failed
+    return list(views.values())
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+def evaluate(cycle=None, *, now: datetime | None = None, job=None) -> dict:
+    """Check every enabled rule after a collection cycle (a clusters.collect.CycleResult, or
+    None to use the stored view), open/raise/update/clear alerts, then send the mails owed.
+    Returns counts for the job's result. Never raises for a mail that cannot be sent."""
+    now = now or timezone.now()
+    rules = {r.key: r for r in AlertRule.objects.all()}
+    enabled = {k: r for k, r in rules.items() if r.enabled and k in CHECKS}
+    findings: dict[tuple, Finding] = {}
+    unknown: set[tuple] = set()
+    for view in _views(cycle):
+        for key, rule in enabled.items():
+            for found in CHECKS[key](view, rule):
+                if isinstance(found, Unknown):
+                    unknown.add((found.rule, found.cluster_id, found.node_id))
+                else:
+                    findings.setdefault((found.rule, found.cluster_id, found.subject), found)
+    windows = _active_windows(now)
+    counts = _reconcile(findings, unknown, rules, windows, now, job)
+    counts["owed_after_maintenance"] = _owe_after_maintenance(windows)
+    counts.update(notify.send_due(now=now, job=job))
+    counts["firing"] = Alert.objects.filter(state=Alert.State.FIRING).count()
+    return counts
+
+
+def _reconcile(findings, unknown, rules, windows, now, job) -> dict:
+    counts = dict.fromkeys(("opened", "raised", "held", "cleared"), 0)
+    still_open = Alert.objects.filter(cleared__isnull=True).select_related("rule", "cluster")
+    open_alerts = {(a.rule.key, a.cluster_id, a.subject): a for a in still_open}
+    held: list[Alert] = []
+    for key, found in findings.items():
+        alert = open_alerts.pop(key, None)
+        rule = rules[found.rule]
+        if alert is None:
+            alert = Alert(rule=rule, cluster_id=found.cluster_id, node_id=found.node_id,
+                          subject=found.subject, first_seen=now)  # fmt: skip
+        alert.severity, alert.value, alert.message = found.severity, found.value, found.message
+        alert.last_seen = now
+        due = (now - alert.first_seen).total_seconds() >= rule.for_seconds
+        if alert.state == Alert.State.PENDING and due:
+            try:
+                raised = fire_alert(alert, now=now, window=windows.get(found.cluster_id), job=job)
+            except IntegrityError:  # another evaluation opened it meanwhile
+                raised = False
+            counts["raised"] += raised
+            counts["opened"] += raised and alert.first_seen == now
+        elif alert.pk is None:
+            try:
+                alert.save()  # pending: the partial unique constraint keeps it the only one
+                counts["opened"] += 1
+            except IntegrityError:
+                logger.info("alert %s opened by another evaluation", key)
+        else:
+            held.append(alert)
+    fields = ["severity", "value", "message", "last_seen"]
+    counts["held"] = Alert.objects.bulk_update(held, fields) if held else 0
+    for key, alert in open_alerts.items():
+        rule_key, cluster_id, _subject_ = key
+        if rules[rule_key].enabled and (rule_key, cluster_id, alert.node_id) in unknown:
+            continue  # cannot tell: leave it as it is
+        why = "rule disabled" if not rules[rule_key].enabled else "condition gone"
+        window = windows.get(cluster_id)
+        counts["cleared"] += clear_alert(alert, now=now, why=why, window=window, job=job)
+    return counts
+
+
+def _owe_after_maintenance(windows: dict[int, MaintenanceWindow]) -> int:
+    """Alerts raised silenced that still fire once their cluster's window is over owe their
+    mail now (once: notify_due is set only while nothing was sent or tried)."""
+    late = (
+        Alert.objects.filter(
+            state=Alert.State.FIRING,
+            silenced=True,
+            notified__isnull=True,
+            notify_due="",
+            notify_error="",
+        )  # fmt: skip
+        .exclude(cluster_id__in=list(windows))
+        .select_related("rule")
+    )
+    owed = [a.pk for a in late if wants_mail(a.rule)]
+    if owed:
+        Alert.objects.filter(pk__in=owed, notify_due="").update(notify_due=Alert.Notify.FIRING)
+    return len(owed)
