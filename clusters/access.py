@@ -2,7 +2,7 @@
 
 from django.http import Http404
 
-from clusters.models import Cluster, Node, PendingRegistration
+from clusters.models import Alert, Cluster, Node, PendingRegistration, Sample
 from console.access import require_perm
 from console.models import Job
 
@@ -54,3 +54,26 @@ def get_node_for_user(user, pk: int) -> Node:
         return Node.objects.select_related("cluster").get(pk=pk)
     except Node.DoesNotExist:
         raise Http404("No such node") from None
+
+
+def nodes_for_user(user):
+    """Every registered node with its cluster and latest NodeStatus, for clusters.view_node."""
+    require_perm(user, "clusters.view_node")
+    return Node.objects.select_related("cluster__environment", "status")
+
+
+def samples_of_node_for_user(user, pk: int):
+    """The raw samples of node `pk` (clusters.view_node; 404 when there is no such node)."""
+    node = get_node_for_user(user, pk)
+    return Sample.objects.filter(node=node)
+
+
+def alerts_for_user(user):
+    """Every alert (open and cleared) with its rule, cluster and node, for clusters.view_alert."""
+    require_perm(user, "clusters.view_alert")
+    return Alert.objects.select_related("rule", "cluster", "node")
+
+
+def require_metrics_access(user) -> None:
+    """/metrics exposes every node's figures: it needs clusters.view_node."""
+    require_perm(user, "clusters.view_node")

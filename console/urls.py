@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from clusters.api.monitoring import MetricsView
 from console import auth, views
 
 urlpatterns = [
@@ -8,6 +9,7 @@ urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("audit/", views.audit_list, name="audit_list"),
     path("audit/export.<str:fmt>", views.audit_export, name="audit_export"),
     path("audit/verify/", views.audit_verify, name="audit_verify"),

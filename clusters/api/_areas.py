@@ -1,1 +1,3 @@
 """The API modules of the clusters app; each registers its viewsets on clusters.api.router."""
+
+from clusters.api import monitoring  # noqa: E402, F401  (clusters, nodes, samples, alerts)
