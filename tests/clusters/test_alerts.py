@@ -1,0 +1,396 @@
+"""Alerting against the lab: rules checked after each collection cycle raise and clear alerts,
+audited and mailed through Django's email layer (the test outbox, and once a real SMTP server);
+maintenance windows silence a cluster; rules refuse bad thresholds.
+
+The must-show of issue 4: db2's PostgreSQL stopped raises the no-sync-standby alert (firing,
+audited, mailed) within two collection cycles, and started again clears it."""
+
+import importlib
+import os
+import socket
+import time
+from datetime import timedelta
+
+import psycopg
+import pytest
+from aiosmtpd.controller import Controller
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from clusters import alerts
+from clusters.actions.alerts import create_maintenance, end_maintenance, update_rule
+from clusters.collect import collect_cycle
+from clusters.models import Alert, AlertRule, Cluster, Environment, MaintenanceWindow, Node
+from clusters.tasks import collect as collect_task
+from console import audit, jobs
+from console.lab import faults
+from console.lab.parts import pgha
+from console.models import AuditEntry, Job
+from tests.clusters import test_collect
+from tests.factories import make_job
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the executor audits outside transactions
+
+# The lab fixtures of the collector's tests: the demo clusters registered, db2 restored after.
+demo = test_collect.demo
+db2_stopped_then_restored = test_collect.db2_stopped_then_restored
+DBA_LIST = "dba-team@example.org"
+_defaults = importlib.import_module("clusters.migrations.0005_alert_defaults")
+
+
+@pytest.fixture(autouse=True)
+def rules(db):
+    """The default rules as migration 0005 creates them (a transactional test's flush removes
+    the rows a data migration wrote)."""
+    _defaults.create_default_rules(django_apps(), None)
+    return {r.key: r for r in AlertRule.objects.all()}
+
+
+def django_apps():
+    from django.apps import apps
+
+    return apps
+
+
+@pytest.fixture(autouse=True)
+def alert_mail_to():
+    with override_settings(ALERT_EMAIL_TO=[DBA_LIST]):
+        yield
+
+
+def _cluster(name: str) -> Cluster:
+    env, _ = Environment.objects.get_or_create(name="test")
+    return Cluster.objects.create(name=name, kind=Cluster.Kind.POSTGRESQL, environment=env)
+
+
+def _cycle(nodes, **kwargs):
+    result = collect_cycle(nodes, disk=kwargs.pop("disk", False))
+    return alerts.evaluate(result, **kwargs)
+
+
+def _open(key: str, **filters) -> Alert | None:
+    return Alert.objects.filter(rule__key=key, cleared__isnull=True, **filters).first()
+
+
+def _cycles_until(nodes, check, cycles: int = 2) -> int:
+    """Run up to `cycles` collection cycles, each followed by the evaluation; return how many
+    it took until check() was true (0: never)."""
+    for n in range(1, cycles + 1):
+        _cycle(nodes)
+        if check():
+            return n
+    return 0
+
+
+def _mails(kind: str, key_title: str, outbox) -> list:
+    return [m for m in outbox if f"] {kind} " in m.subject and key_title in m.subject]
+
+
+# --- the must-show ------------------------------------------------------------------------------
+
+
+def test_db2_stopped_raises_no_sync_standby_within_two_cycles_and_started_clears_it(
+    demo, db2_stopped_then_restored, mailoutbox
+):
+    ha = db2_stopped_then_restored
+    _cycle(demo)
+    assert _open("no_sync_standby") is None and not mailoutbox
+
+    faults.stop_server(ha.lab, "standby")
+    took = _cycles_until(demo, lambda: getattr(_open("no_sync_standby"), "state", "") == "firing")
+    assert took in (1, 2), "no_sync_standby not firing within two cycles"
+    alert = _open("no_sync_standby")
+    lab_pg = Cluster.objects.get(name="lab-pg")
+    assert (alert.cluster, alert.subject, alert.severity) == (lab_pg, "cluster", "critical")
+    assert "standby db2 is down" in alert.message and alert.raised is not None
+    assert _open("node_down", node__name="db2").state == "firing"
+    raised = AuditEntry.objects.get(action=audit.ALERT_RAISED, output__startswith="no_sync")
+    assert (raised.source, raised.target) == ("schedule", "cluster:lab-pg")
+    [fired] = _mails("FIRING", "No synchronous standby", mailoutbox)
+    assert fired.to == [DBA_LIST] and "[lab-pg] FIRING critical" in fired.subject
+    assert "standby db2 is down" in fired.body
+    alert.refresh_from_db()
+    assert alert.notified is not None and alert.notify_due == ""
+
+    faults.start_server(ha.lab, "standby")
+    pgha.wait_for_sync(ha.primary, timeout=30)
+    test_collect._attach_standby_in_pgpool(ha)
+    assert _cycles_until(demo, lambda: _open("no_sync_standby") is None) in (1, 2)
+    alert.refresh_from_db()
+    assert (alert.state, alert.cleared is not None) == ("cleared", True)
+    assert _open("node_down", node__name="db2") is None
+    cleared = AuditEntry.objects.get(action=audit.ALERT_CLEARED, output__startswith="no_sync")
+    assert (cleared.source, cleared.target, cleared.id > raised.id) == (
+        "schedule", "cluster:lab-pg", True,
+    )  # fmt: skip
+    [gone] = _mails("CLEARED", "No synchronous standby", mailoutbox)
+    assert gone.to == [DBA_LIST]
+    assert AuditEntry.objects.filter(action=audit.ALERT_NOTIFIED, status="succeeded").count() >= 2
+
+
+# --- other conditions on the lab's real servers -----------------------------------------------
+
+
+def _failed_login(lab_env) -> None:
+    """A real FATAL line in db1's server log: a login with a wrong password."""
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(
+            host=lab_env["LAB_PG_HOST"], port=lab_env["LAB_PG_PORT"], user="postgres",
+            password="wrong", dbname="postgres", connect_timeout=5,
+        )  # fmt: skip
+
+
+def test_a_fatal_line_in_the_server_log_raises_log_panic_fatal_then_clears(demo, lab_env):
+    db1 = [n for n in demo if n.name == "db1"]
+    _cycle(db1)  # places the log cursor at the end
+    assert _open("log_panic_fatal") is None
+    _failed_login(lab_env)
+    deadline = time.monotonic() + 15  # the server writes the line on its own schedule
+    while _open("log_panic_fatal") is None and time.monotonic() < deadline:
+        _cycle(db1)
+    alert = _open("log_panic_fatal")
+    assert (alert.state, alert.severity, alert.node.name) == ("firing", "warning", "db1")
+    assert "FATAL" in alert.message and alert.value >= 1
+    assert AuditEntry.objects.filter(action=audit.ALERT_RAISED, node="db1").exists()
+    _cycle(db1)  # no new line: the condition is gone
+    alert.refresh_from_db()
+    assert alert.state == "cleared"
+    assert AuditEntry.objects.filter(action=audit.ALERT_CLEARED, node="db1").exists()
+
+
+def test_a_node_that_does_not_answer_raises_node_down(demo, rules, lab_env, mailoutbox):
+    db1 = Node.objects.get(name="db1")
+    # bare2 runs sshd only: its port 5432 refuses at once
+    down = Node.objects.create(
+        name="db9",
+        service=Node.Service.POSTGRESQL,
+        role=Node.Role.STANDBY,
+        cluster=db1.cluster,
+        address=os.environ["LAB_BARE2_SSH_HOST"],
+        db_port=5432,
+        known_hosts="",
+        db_credential=db1.db_credential,
+    )
+    _cycle([down])
+    alert = _open("node_down", node=down)
+    assert (alert.state, alert.severity, alert.subject) == ("firing", "critical", f"node:{down.pk}")
+    assert alert.message.startswith("db9 does not answer")
+    assert [m.subject for m in mailoutbox] == ["[lab-pg] FIRING critical: Node down on db9"]
+
+
+def test_alerts_of_a_node_that_is_down_are_left_as_they_are(demo, rules):
+    update_rule(rules["disk_used"], warning=0, critical=None, actor=None)
+    _cycle(demo, disk=True)
+    disk_db2 = _open("disk_used", node__name="db2")
+    assert disk_db2.state == "firing"
+    db2 = Node.objects.get(name="db2")
+    db2.status.state = "down"
+    db2.status.save()
+    alerts.evaluate(None)  # the stored view: db2 down, its disk unknown
+    disk_db2.refresh_from_db()
+    assert disk_db2.state == "firing"  # neither cleared nor changed
+
+
+def test_the_collect_job_evaluates_the_rules_after_its_cycle(demo, rules):
+    update_rule(rules["disk_used"], warning=0, critical=None, actor=None)
+    job = make_job(kind="clusters.collect")
+    assert jobs.run_job(job.pk, collect_task.body) == Job.Status.SUCCEEDED
+    job.refresh_from_db()
+    assert job.result["alerts"]["raised"] >= 3  # db1, db2 and my1 use some disk
+    raised = AuditEntry.objects.filter(action=audit.ALERT_RAISED, job_id=job.pk)
+    assert {e.node for e in raised} >= {"db1", "db2", "my1"}
+
+
+def test_evaluating_again_keeps_one_open_alert_and_one_raise(demo, rules, mailoutbox):
+    update_rule(rules["disk_used"], warning=0, critical=None, actor=None)
+    _cycle(demo, disk=True)
+    first = _open("disk_used", node__name="db1")
+    for _ in range(2):
+        alerts.evaluate(None)
+    assert Alert.objects.filter(rule__key="disk_used", node__name="db1").count() == 1
+    raises = AuditEntry.objects.filter(action=audit.ALERT_RAISED, node="db1")
+    assert raises.count() == 1
+    assert len([m for m in mailoutbox if "on db1" in m.subject]) == 1
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Alert.objects.create(
+            rule=first.rule, cluster=first.cluster, subject=first.subject, severity="warning",
+            message="a duplicate", first_seen=timezone.now(), last_seen=timezone.now(),
+        )  # fmt: skip
+
+
+def test_for_seconds_keeps_an_alert_pending_until_the_condition_held_that_long(demo, rules):
+    update_rule(rules["disk_used"], warning=0, critical=None, for_seconds=600, actor=None)
+    _cycle(demo, disk=True)
+    alert = _open("disk_used", node__name="db1")
+    assert (alert.state, alert.raised, alert.notify_due) == ("pending", None, "")
+    assert not AuditEntry.objects.filter(action=audit.ALERT_RAISED).exists()
+    alerts.evaluate(None, now=alert.first_seen + timedelta(seconds=599))
+    alert.refresh_from_db()
+    assert alert.state == "pending"
+    alerts.evaluate(None, now=alert.first_seen + timedelta(seconds=600))
+    alert.refresh_from_db()
+    assert alert.state == "firing" and alert.raised == alert.first_seen + timedelta(seconds=600)
+    assert AuditEntry.objects.filter(action=audit.ALERT_RAISED, node="db1").count() == 1
+
+
+def test_a_maintenance_window_silences_raising_and_mails_once_it_ends(demo, rules, dba, mailoutbox):
+    lab_pg = Cluster.objects.get(name="lab-pg")
+    now = timezone.now()
+    window = create_maintenance(lab_pg, starts=now, ends=now + timedelta(hours=1),
+                                reason="minor upgrade", actor=dba)  # fmt: skip
+    assert alerts.in_maintenance(lab_pg) == window
+    update_rule(rules["disk_used"], warning=0, critical=None, actor=dba)
+    _cycle(demo, disk=True)
+    silenced = _open("disk_used", node__name="db1")
+    assert (silenced.state, silenced.silenced, silenced.notified) == ("firing", True, None)
+    raised = AuditEntry.objects.get(action=audit.ALERT_RAISED, node="db1")
+    assert "silenced: maintenance: minor upgrade" in raised.output
+    my1 = _open("disk_used", node__name="my1")  # lab-mariadb is not in maintenance
+    assert my1.silenced is False
+    assert [m.subject for m in mailoutbox] == ["[lab-mariadb] FIRING warning: "
+                                               "Data directory disk use on my1"]  # fmt: skip
+
+    assert end_maintenance(window, actor=dba) is True
+    assert end_maintenance(window, actor=dba) is False  # safe to retry
+    assert alerts.in_maintenance(lab_pg) is None
+    alerts.evaluate(None)
+    assert len([m for m in mailoutbox if m.subject.startswith("[lab-pg] FIRING")]) == 2  # db1, db2
+    alerts.evaluate(None)
+    assert len(mailoutbox) == 3  # once only
+    actions = list(AuditEntry.objects.filter(action__startswith="maintenance.").order_by("id")
+                   .values_list("action", "actor_name", "target"))  # fmt: skip
+    assert actions == [("maintenance.created", "dba", "cluster:lab-pg"),
+                       ("maintenance.ended", "dba", "cluster:lab-pg")]  # fmt: skip
+
+
+# --- mail through a real SMTP server ------------------------------------------------------------
+
+
+class _Inbox:
+    """aiosmtpd handler keeping what the server received."""
+
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again: nothing listens there until reused
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd, which Django's own mail tests use) on loopback."""
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        yield controller, inbox
+    finally:
+        controller.stop()
+
+
+def test_alert_mail_goes_through_a_real_smtp_server(demo, rules, smtp_server):
+    controller, inbox = smtp_server
+    smtp = {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": controller.port,
+        "DEFAULT_FROM_EMAIL": "dbconsole@example.org",
+    }
+    update_rule(rules["disk_used"], warning=0, critical=None, email_to="oncall@example.org",
+                actor=None)  # fmt: skip
+    with override_settings(**smtp):
+        summary = _cycle([n for n in demo if n.name == "my1"], disk=True)
+    assert (summary["mailed"], summary["mail_failed"]) == (1, 0)
+    [envelope] = inbox.envelopes
+    assert envelope.mail_from == "dbconsole@example.org"
+    assert envelope.rcpt_tos == ["oncall@example.org", DBA_LIST]
+    text = envelope.content.decode()
+    assert "Subject: [lab-mariadb] FIRING warning: Data directory disk use on my1" in text
+    assert "Cluster:    lab-mariadb" in text
+
+
+def test_a_mail_server_that_refuses_is_recorded_and_does_not_break_the_cycle(demo, rules):
+    closed_port = _free_port()
+    update_rule(rules["disk_used"], warning=0, critical=None, actor=None)
+    smtp = {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": closed_port}  # fmt: skip
+    with override_settings(**smtp):
+        summary = _cycle(demo, disk=True)
+        again = alerts.evaluate(None)
+    assert summary["mailed"] == 0 and summary["mail_failed"] == summary["raised"] >= 3
+    assert again["mail_failed"] == 0  # recorded once, not retried every cycle
+    alert = _open("disk_used", node__name="db1")
+    assert alert.state == "firing" and "ConnectionRefusedError" in alert.notify_error
+    failed = AuditEntry.objects.filter(action=audit.ALERT_NOTIFIED, status="failed")
+    assert failed.count() == summary["raised"] and "Connection refused" in failed[0].error
+
+
+# --- rules and windows refuse bad values ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "fields", "field"),
+    [
+        ("replication_lag", {"warning": 20.0, "critical": 10.0}, "warning"),
+        ("disk_used", {"warning": -1.0}, "warning"),
+        ("disk_used", {"critical": -5.0}, "critical"),
+        ("disk_used", {"warning": None, "critical": None}, "warning"),
+        ("node_down", {"warning": 1.0}, "warning"),
+        ("node_down", {"email_to": "dba@example.org, not an address"}, "email_to"),
+    ],
+)
+def test_a_rule_refuses_bad_values_and_nothing_changes(rules, dba, key, fields, field):
+    rule = rules[key]
+    before = AlertRule.objects.filter(pk=rule.pk).values().get()
+    with pytest.raises(ValidationError) as refused:
+        update_rule(rule, actor=dba, **fields)
+    assert field in refused.value.message_dict
+    assert AlertRule.objects.filter(pk=rule.pk).values().get() == before
+    assert not AuditEntry.objects.filter(action=audit.ALERT_RULE_CHANGED).exists()
+
+
+def test_changing_a_rule_is_audited_once(rules, dba):
+    rule = rules["replication_lag"]
+    assert update_rule(rule, warning=2097152.0, enabled=False, actor=dba) is True
+    assert update_rule(rule, warning=2097152.0, enabled=False, actor=dba) is False
+    entry = AuditEntry.objects.get(action=audit.ALERT_RULE_CHANGED)
+    assert (entry.actor_name, entry.target) == ("dba", "alert-rule:replication_lag")
+    assert (
+        "warning: 1048576.0 -> 2097152.0" in entry.output
+        and "enabled: True -> False" in entry.output
+    )
+
+
+def test_the_default_rules_migration_is_idempotent(rules):
+    rules["disk_used"].warning = 70.0
+    rules["disk_used"].save()
+    _defaults.create_default_rules(django_apps(), None)
+    assert AlertRule.objects.count() == 8
+    assert AlertRule.objects.get(key="disk_used").warning == 70.0  # a DBA's change is kept
+    lag = AlertRule.objects.get(key="replication_lag")
+    assert (lag.warning, lag.critical) == (1048576, 10485760)
+
+
+def test_a_maintenance_window_needs_a_reason_and_an_end_after_its_start(db, dba):
+    cluster = _cluster("c1")
+    now = timezone.now()
+    with pytest.raises(ValidationError) as refused:
+        create_maintenance(cluster, starts=now, ends=now - timedelta(minutes=1), reason=" ",
+                           actor=dba)  # fmt: skip
+    assert set(refused.value.message_dict) == {"reason", "ends"}
+    assert not MaintenanceWindow.objects.exists()
+    first = create_maintenance(cluster, starts=now, ends=now + timedelta(hours=1),
+                               reason="disk swap", actor=dba)  # fmt: skip
+    again = create_maintenance(cluster, starts=now, ends=now + timedelta(hours=1),
+                               reason="disk swap", actor=dba)  # fmt: skip
+    assert first == again and MaintenanceWindow.objects.count() == 1
+    assert AuditEntry.objects.filter(action=audit.MAINTENANCE_CREATED).count() == 1
