@@ -30,6 +30,8 @@ PERSONAS: dict[str, list[str]] = {
         "clusters.view_maintenancewindow",
         "clusters.add_maintenancewindow",
         "clusters.change_maintenancewindow",
+        "clusters.view_settingchange",
+        "clusters.add_settingchange",
     ],
     "helpdesk": ["console.view_job", "console.add_job"],
     "manager": [
@@ -38,6 +40,7 @@ PERSONAS: dict[str, list[str]] = {
         "clusters.view_node",
         "clusters.view_alert",
         "clusters.view_maintenancewindow",
+        "clusters.view_settingchange",
     ],
     "auditor": [
         "console.view_auditentry",
@@ -47,6 +50,22 @@ PERSONAS: dict[str, list[str]] = {
         "console.view_all_jobs",
     ],
 }
+
+
+# People and database accounts (users, issue 6): helpdesk and managers look, DBAs also act.
+_PEOPLE_VIEW = ["users.view_person", "users.view_databaseaccount", "users.view_directorysync"]
+PERSONAS["dba"] += [*_PEOPLE_VIEW, "users.change_databaseaccount", "users.sync_directory",
+                    "users.import_accounts", "users.view_accountimport"]  # fmt: skip
+PERSONAS["helpdesk"] += _PEOPLE_VIEW
+PERSONAS["manager"] += _PEOPLE_VIEW
+
+
+# The security baseline (clusters.baseline): DBAs check and fix; managers and auditors read the
+# report and its CSV (compliance evidence), and change nothing.
+PERSONAS["dba"] += ["clusters.view_baselineresult", "clusters.add_baselinerun",
+                    "clusters.fix_baseline"]  # fmt: skip
+PERSONAS["manager"] += ["clusters.view_baselineresult"]
+PERSONAS["auditor"] += ["clusters.view_baselineresult"]
 
 
 def sync_personas(**_kwargs) -> list[str]:

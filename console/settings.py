@@ -51,6 +51,23 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
     return number
 
 
+def env_float(name: str, default: float, minimum: float = 0.0, maximum: float | None = None):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected a number, got {value!r}") from None
+    if number < minimum or (maximum is not None and number > maximum):
+        raise ImproperlyConfigured(
+            f"{name}: must be between {minimum:g} and {maximum:g}, got {number:g}"
+            if maximum is not None
+            else f"{name}: must be at least {minimum:g}, got {number:g}"
+        )
+    return number
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     value = os.environ.get(name, default)
     return [item.strip() for item in value.split(",") if item.strip()]
@@ -397,3 +414,58 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)  # seconds; never block 
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "dbconsole@localhost")
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL: set one of them, not both")
+
+# --- People and database accounts (users) -----------------------------------------------------
+# The directory sync reads people with the sign-in's LDAP server and account (LDAP_*).
+PEOPLE_LDAP_URI = LDAP_SERVER_URI
+PEOPLE_LDAP_BIND_DN = env_str("LDAP_BIND_DN", "")
+PEOPLE_LDAP_BIND_PASSWORD = env_str("LDAP_BIND_PASSWORD", "")
+PEOPLE_LDAP_START_TLS = env_bool("LDAP_START_TLS", False)
+PEOPLE_LDAP_TIMEOUT = env_int("LDAP_TIMEOUT", 5, minimum=1)
+PEOPLE_LDAP_BASE_DN = env_str("PEOPLE_LDAP_BASE_DN") or env_str("LDAP_USER_BASE_DN", "")
+PEOPLE_LDAP_FILTER = env_str("PEOPLE_LDAP_FILTER", "(objectClass=inetOrgPerson)")
+PEOPLE_LDAP_ATTR_UID = env_str("PEOPLE_LDAP_ATTR_UID", "uid")
+PEOPLE_LDAP_ATTR_NAME = env_list("PEOPLE_LDAP_ATTR_NAME", "displayName,cn")  # first one set
+PEOPLE_LDAP_ATTR_MAIL = env_str("PEOPLE_LDAP_ATTR_MAIL", "mail")
+PEOPLE_LDAP_ATTR_MEMBER_OF = env_str("PEOPLE_LDAP_ATTR_MEMBER_OF", "")  # e.g. memberOf
+PEOPLE_LDAP_GROUP_BASE_DN = env_str("PEOPLE_LDAP_GROUP_BASE_DN") or env_str(
+    "LDAP_GROUP_BASE_DN", ""
+)
+PEOPLE_LDAP_GROUP_FILTER = env_str("PEOPLE_LDAP_GROUP_FILTER", "(objectClass=groupOfNames)")
+PEOPLE_LDAP_GROUP_MEMBER_ATTR = env_str("PEOPLE_LDAP_GROUP_MEMBER_ATTR", "member")
+PEOPLE_LDAP_GROUP_NAME_ATTR = env_str("PEOPLE_LDAP_GROUP_NAME_ATTR", "cn")
+PEOPLE_LDAP_DISABLED_FILTER = env_str("PEOPLE_LDAP_DISABLED_FILTER", "(shadowExpire=1)")
+for _name in ("PEOPLE_LDAP_FILTER", "PEOPLE_LDAP_GROUP_FILTER", "PEOPLE_LDAP_DISABLED_FILTER"):
+    _value = globals()[_name]
+    if _value and not (_value.startswith("(") and _value.endswith(")")):
+        raise ImproperlyConfigured(f"{_name}: an LDAP filter in parentheses, got {_value!r}")
+PEOPLE_SYNC_MAX_LEFT_SHARE = env_float("PEOPLE_SYNC_MAX_LEFT_SHARE", 0.10, 0.0, 1.0)
+PEOPLE_SYNC_SECONDS = env_int("PEOPLE_SYNC_SECONDS", 900, minimum=60)
+# Naming rules of personal accounts, separated by spaces: regular expressions with one {uid}.
+PEOPLE_ACCOUNT_NAME_RULES = (
+    env_str("PEOPLE_ACCOUNT_NAME_RULES", "^{uid}$ ^{uid}_adm$ ^p_{uid}$") or ""
+).split()
+for _rule in PEOPLE_ACCOUNT_NAME_RULES:
+    if _rule.count("{uid}") != 1:
+        raise ImproperlyConfigured(
+            f"PEOPLE_ACCOUNT_NAME_RULES: each rule holds {{uid}} once, got {_rule!r}"
+        )
+PEOPLE_ACCOUNTS_IMPORT_SECONDS = env_int("PEOPLE_ACCOUNTS_IMPORT_SECONDS", 3600, minimum=60)
+CELERY_BEAT_SCHEDULE["users.sync_directory_scheduled"] = {
+    "task": "users.sync_directory_scheduled",
+    "schedule": float(PEOPLE_SYNC_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["users.import_accounts_all"] = {
+    "task": "users.import_accounts_all",
+    "schedule": float(PEOPLE_ACCOUNTS_IMPORT_SECONDS),
+}
+
+# --- Security baseline (clusters.baseline) ----------------------------------------------------
+BASELINE_CHECK_HOURS = env_int("BASELINE_CHECK_HOURS", 24, minimum=1)
+BASELINE_KEEP_DAYS = env_int("BASELINE_KEEP_DAYS", 90, minimum=1)
+# OS users whose ~/.mysql_history the baseline leaves alone (comma-separated user names).
+BASELINE_HISTORY_IGNORE_USERS = env_list("BASELINE_HISTORY_IGNORE_USERS")
+CELERY_BEAT_SCHEDULE["clusters.baseline_check_all"] = {
+    "task": "clusters.baseline_check_all",
+    "schedule": float(BASELINE_CHECK_HOURS * 3600),
+}

@@ -17,7 +17,9 @@ urlpatterns = [
     path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
     path("jobs/<int:pk>/live/", views.job_live, name="job_live"),
     path("clusters/", include("clusters.urls")),
+    path("people/", include("users.urls")),
     path("api/", include("console.api")),
     path("api/", include("clusters.api")),
+    path("api/", include("users.api")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,67 @@
+"""The one access gate of the users app: views and the API ask here, never query themselves."""
+
+from django.db.models import Count, Q
+from django.http import Http404
+
+from console.access import require_perm
+from users.models import DatabaseAccount, DirectorySync, Person
+
+
+def people_for_user(user):
+    require_perm(user, "users.view_person")
+    live = Q(accounts__gone_at__isnull=True)
+    return Person.objects.annotate(account_count=Count("accounts", filter=live))
+
+
+def get_person_for_user(user, uid: str) -> Person:
+    require_perm(user, "users.view_person")
+    try:
+        return Person.objects.get(uid=uid)
+    except Person.DoesNotExist:
+        raise Http404("No such person") from None
+
+
+def accounts_for_user(user):
+    require_perm(user, "users.view_databaseaccount")
+    return DatabaseAccount.objects.select_related("cluster", "node", "person", "owner_person")
+
+
+def get_account_for_user(user, pk: int) -> DatabaseAccount:
+    try:
+        return accounts_for_user(user).get(pk=pk)
+    except DatabaseAccount.DoesNotExist:
+        raise Http404("No such account") from None
+
+
+def get_account_to_classify(user, pk: int) -> DatabaseAccount:
+    require_perm(user, "users.change_databaseaccount")
+    return get_account_for_user(user, pk)
+
+
+def syncs_for_user(user):
+    require_perm(user, "users.view_directorysync")
+    return DirectorySync.objects.all()
+
+
+def get_sync_for_user(user, pk: int) -> DirectorySync:
+    try:
+        return syncs_for_user(user).get(pk=pk)
+    except DirectorySync.DoesNotExist:
+        raise Http404("No such directory sync") from None
+
+
+def get_sync_to_resolve(user, pk: int) -> DirectorySync:
+    require_perm(user, "users.sync_directory")
+    return get_sync_for_user(user, pk)
+
+
+def can_sync(user) -> bool:
+    return user.has_perm("users.sync_directory")
+
+
+def can_import(user) -> bool:
+    return user.has_perm("users.import_accounts")
+
+
+def can_classify(user) -> bool:
+    return user.has_perm("users.change_databaseaccount")

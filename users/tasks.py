@@ -1,0 +1,68 @@
+"""Celery entry points of the users app: thin, they take a job id and call actions."""
+
+from celery import shared_task
+
+from clusters.models import Cluster
+from console import jobs
+from console.jobs import JobContext, JobFailed
+from console.models import AuditEntry, Job
+from users import actions
+from users.models import AccountImport, DirectorySync
+
+_ACTIVE = (Job.Status.PENDING, Job.Status.RUNNING)
+
+
+@jobs.job_task("users.sync_directory")
+def sync_directory(ctx: JobContext) -> dict:
+    """One directory sync; a held run ends the job failed, with the reason."""
+    run = actions.sync_directory(actor=ctx.user, source=ctx.job.source, job=ctx.job)
+    summary = {"sync": run.pk, "status": run.status, "seen": run.seen, "created": run.created,
+               "updated": run.updated, "left": run.left, "returned": run.returned}  # fmt: skip
+    if run.status == DirectorySync.Status.HELD:
+        raise JobFailed(f"the directory sync is held: {run.reason}")
+    ctx.log(f"{run.seen} entries read; {run.created} created, {run.updated} updated, "
+            f"{run.left} left, {run.returned} active again")  # fmt: skip
+    return summary
+
+
+@shared_task(name="users.sync_directory_scheduled", ignore_result=True)
+def sync_directory_scheduled() -> None:
+    """Celery beat: enqueue a directory sync unless one is still pending or running."""
+    if Job.objects.filter(kind="users.sync_directory", status__in=_ACTIVE).exists():
+        return
+    jobs.enqueue("users.sync_directory", "Sync people from the directory", user=None,
+                 source=AuditEntry.Source.SCHEDULE)  # fmt: skip
+
+
+@jobs.job_task("users.import_accounts")
+def import_accounts(ctx: JobContext) -> dict:
+    """Import the accounts of the clusters in params["clusters"] (every cluster when absent)."""
+    wanted = ctx.job.params.get("clusters")
+    clusters = Cluster.objects.all() if wanted is None else Cluster.objects.filter(pk__in=wanted)
+    results, failed = {}, []
+    clusters = list(clusters)
+    for done, cluster in enumerate(clusters, 1):
+        record = actions.import_accounts(cluster, actor=ctx.user, job=ctx.job,
+                                         source=ctx.job.source)  # fmt: skip
+        if record.status == AccountImport.Status.FAILED:
+            failed.append(cluster.name)
+            ctx.log(f"{cluster.name}: {record.error}", "error")
+        else:
+            ctx.log(
+                f"{cluster.name}: {record.seen} logins, {record.added} new, "
+                f"{record.changed} changed, {record.gone} gone, {record.linked} linked"
+            )
+        results[cluster.name] = record.status
+        ctx.progress(100 * done // len(clusters))
+    if failed:
+        raise JobFailed(f"could not import the accounts of {', '.join(failed)}")
+    return results
+
+
+@shared_task(name="users.import_accounts_all", ignore_result=True)
+def import_accounts_all() -> None:
+    """Celery beat: enqueue an import of every cluster's accounts, not piling them up."""
+    if Job.objects.filter(kind="users.import_accounts", status__in=_ACTIVE).exists():
+        return
+    jobs.enqueue("users.import_accounts", "Import database accounts", user=None,
+                 source=AuditEntry.Source.SCHEDULE)  # fmt: skip

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from users import views
+
+app_name = "users"
+urlpatterns = [
+    path("", views.person_list, name="person_list"),
+    path("sync/", views.sync_start, name="sync_start"),
+    path("syncs/", views.sync_list, name="sync_list"),
+    path("syncs/<int:pk>/", views.sync_detail, name="sync_detail"),
+    path("syncs/<int:pk>/confirm/", views.sync_confirm, name="sync_confirm"),
+    path("syncs/<int:pk>/dismiss/", views.sync_dismiss, name="sync_dismiss"),
+    path("accounts/", views.account_list, name="account_list"),
+    path("accounts/import/", views.accounts_import, name="accounts_import"),
+    path("accounts/<int:pk>/", views.account_detail, name="account_detail"),
+    path("accounts/<int:pk>/link/", views.account_link, name="account_link"),
+    path("accounts/<int:pk>/functional/", views.account_functional, name="account_functional"),
+    path("accounts/<int:pk>/unclassify/", views.account_unclassify, name="account_unclassify"),
+    path("<str:uid>/", views.person_detail, name="person_detail"),
+]

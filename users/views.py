@@ -1,0 +1,249 @@
+"""Pages of the users app: people, their accounts across the fleet, the directory syncs.
+
+Thin: one gate in users.access, then render, enqueue one job or call one action.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from clusters.models import Cluster
+from console import jobs
+from console.access import require_perm
+from users import access, actions
+from users.forms import (
+    AccountFilterForm,
+    ConfirmSyncForm,
+    FunctionalAccountForm,
+    LinkAccountForm,
+    PeopleFilterForm,
+)
+from users.models import AccountImport, DatabaseAccount, Person
+
+LIST_LIMIT = 500
+
+
+def _hold(user):
+    return actions.open_hold() if user.has_perm("users.view_directorysync") else None
+
+
+@require_GET
+@login_required
+def person_list(request):
+    people = access.people_for_user(request.user)
+    form = PeopleFilterForm(request.GET or None)
+    if form.is_valid():
+        if q := form.cleaned_data["q"].strip():
+            people = people.filter(
+                Q(uid__icontains=q) | Q(name__icontains=q) | Q(mail__icontains=q)
+            )
+        if form.cleaned_data["state"]:
+            people = people.filter(state=form.cleaned_data["state"])
+    context = {
+        "form": form,
+        "people": list(people.order_by("uid")[: LIST_LIMIT + 1]),
+        "limit": LIST_LIMIT,
+        "hold": _hold(request.user),
+        "can_sync": access.can_sync(request.user),
+        "last_sync": access.syncs_for_user(request.user).first()
+        if request.user.has_perm("users.view_directorysync")
+        else None,
+    }
+    context["more"] = len(context["people"]) > LIST_LIMIT
+    context["people"] = context["people"][:LIST_LIMIT]
+    return render(request, "users/person_list.html", context)
+
+
+@require_GET
+@login_required
+def person_detail(request, uid: str):
+    person = access.get_person_for_user(request.user, uid)
+    accounts = access.accounts_for_user(request.user)
+    context = {
+        "person": person,
+        "accounts": list(
+            accounts.filter(person=person).order_by("gone_at", "cluster__name", "name")
+        ),
+        "owned": list(accounts.filter(owner_person=person, gone_at__isnull=True)),
+        "team_owned": list(
+            accounts.filter(owner_team__in=person.groups, gone_at__isnull=True).exclude(
+                owner_person=person
+            )
+        ),
+        "hold": _hold(request.user),
+    }
+    return render(request, "users/person_detail.html", context)
+
+
+@require_POST
+@login_required
+def sync_start(request):
+    require_perm(request.user, "users.sync_directory")
+    job = jobs.enqueue("users.sync_directory", "Sync people from the directory", user=request.user)
+    messages.success(request, "The directory sync is running.")
+    return redirect("job_detail", pk=job.pk)
+
+
+@require_GET
+@login_required
+def sync_list(request):
+    syncs = access.syncs_for_user(request.user)[:100]
+    return render(request, "users/directorysync_list.html",
+                  {"syncs": syncs, "hold": _hold(request.user)})  # fmt: skip
+
+
+@require_GET
+@login_required
+def sync_detail(request, pk: int):
+    run = access.get_sync_for_user(request.user, pk)
+    form = ConfirmSyncForm(expected=len(run.would_leave))
+    context = {"run": run, "form": form, "can_sync": access.can_sync(request.user),
+               "leaving": Person.objects.filter(uid__in=run.would_leave)}  # fmt: skip
+    return render(request, "users/directorysync_detail.html", context)
+
+
+@require_POST
+@login_required
+def sync_confirm(request, pk: int):
+    run = access.get_sync_to_resolve(request.user, pk)
+    form = ConfirmSyncForm(request.POST, expected=len(run.would_leave))
+    if form.is_valid():
+        try:
+            run = actions.confirm_directory_sync(run, actor=request.user)
+        except actions.SyncRefused as e:
+            messages.error(request, str(e))
+        else:
+            messages.success(request, f"Directory sync #{run.pk} confirmed and applied.")
+        return redirect("users:sync_detail", pk=run.pk)
+    context = {"run": run, "form": form, "can_sync": True,
+               "leaving": Person.objects.filter(uid__in=run.would_leave)}  # fmt: skip
+    return render(request, "users/directorysync_detail.html", context, status=400)
+
+
+@require_POST
+@login_required
+def sync_dismiss(request, pk: int):
+    run = access.get_sync_to_resolve(request.user, pk)
+    actions.dismiss_directory_sync(run, actor=request.user)
+    messages.success(request, f"Directory sync #{run.pk} dismissed; nothing was applied.")
+    return redirect("users:sync_detail", pk=run.pk)
+
+
+@require_GET
+@login_required
+def account_list(request):
+    accounts = access.accounts_for_user(request.user)
+    form = AccountFilterForm(request.GET or None)
+    cluster = None
+    if form.is_valid():
+        data = form.cleaned_data
+        if q := data["q"].strip():
+            accounts = accounts.filter(
+                Q(name__icontains=q) | Q(person__uid__icontains=q) | Q(owner_team__icontains=q)
+            )
+        if cluster := data["cluster"]:
+            accounts = accounts.filter(cluster=cluster)
+        if data["kind"]:
+            accounts = accounts.filter(kind=data["kind"])
+        if not data["gone"]:
+            accounts = accounts.filter(gone_at__isnull=True)
+    else:
+        accounts = accounts.filter(gone_at__isnull=True)
+    rows = list(accounts.order_by("cluster__name", "name", "host")[: LIST_LIMIT + 1])
+    clusters = [cluster] if cluster else Cluster.objects.all()
+    imports = [AccountImport.objects.filter(cluster=c).first() for c in clusters]
+    context = {
+        "form": form,
+        "accounts": rows[:LIST_LIMIT],
+        "more": len(rows) > LIST_LIMIT,
+        "limit": LIST_LIMIT,
+        "cluster": cluster,
+        "imports": [i for i in imports if i is not None],
+        "orphans": access.accounts_for_user(request.user)
+        .filter(kind=DatabaseAccount.Kind.UNCLASSIFIED, gone_at__isnull=True)
+        .count(),
+        "can_import": access.can_import(request.user),
+        "hold": _hold(request.user),
+    }
+    return render(request, "users/databaseaccount_list.html", context)
+
+
+@require_POST
+@login_required
+def accounts_import(request):
+    require_perm(request.user, "users.import_accounts")
+    job = jobs.enqueue("users.import_accounts", "Import database accounts", user=request.user)
+    messages.success(request, "The account import is running.")
+    return redirect("job_detail", pk=job.pk)
+
+
+def _account_context(request, account, **forms):
+    context = {
+        "account": account,
+        "can_classify": access.can_classify(request.user),
+        "link_form": forms.get("link_form")
+        or LinkAccountForm(initial={"person": account.person.uid if account.person else ""}),
+        "functional_form": forms.get("functional_form")
+        or FunctionalAccountForm(
+            initial={
+                "owner_person": account.owner_person.uid if account.owner_person else "",
+                "owner_team": account.owner_team,
+                "purpose": account.purpose,
+            }
+        ),
+    }
+    return context
+
+
+@require_GET
+@login_required
+def account_detail(request, pk: int):
+    account = access.get_account_for_user(request.user, pk)
+    return render(request, "users/databaseaccount_detail.html", _account_context(request, account))
+
+
+@require_POST
+@login_required
+def account_link(request, pk: int):
+    account = access.get_account_to_classify(request.user, pk)
+    form = LinkAccountForm(request.POST)
+    if not form.is_valid():
+        context = _account_context(request, account, link_form=form)
+        return render(request, "users/databaseaccount_detail.html", context, status=400)
+    person = form.cleaned_data["person"]
+    if actions.link_account(account, person, actor=request.user):
+        messages.success(request, f"{account.login} is now a personal account of {person.uid}.")
+    return redirect("users:account_detail", pk=account.pk)
+
+
+@require_POST
+@login_required
+def account_functional(request, pk: int):
+    account = access.get_account_to_classify(request.user, pk)
+    form = FunctionalAccountForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            changed = actions.mark_account_functional(
+                account, owner_person=data["owner_person"], owner_team=data["owner_team"],
+                purpose=data["purpose"], actor=request.user,
+            )  # fmt: skip
+        except actions.ClassificationRefused as e:
+            form.add_error(e.field, str(e))
+        else:
+            if changed:
+                messages.success(request, f"{account.login} is now a functional account.")
+            return redirect("users:account_detail", pk=account.pk)
+    context = _account_context(request, account, functional_form=form)
+    return render(request, "users/databaseaccount_detail.html", context, status=400)
+
+
+@require_POST
+@login_required
+def account_unclassify(request, pk: int):
+    account = access.get_account_to_classify(request.user, pk)
+    if actions.unclassify_account(account, actor=request.user):
+        messages.success(request, f"{account.login} is back among the accounts to review.")
+    return redirect("users:account_detail", pk=account.pk)
