@@ -79,3 +79,41 @@ def collect_all() -> None:
 def rollup_samples() -> None:
     """Celery beat: roll old samples up into hours and apply retention."""
     collector.rollup_and_prune()
+
+
+# --- pg_hba.conf (clusters.actions.hba) ---------------------------------------------------------
+
+
+@jobs.job_task("clusters.hba_apply")
+def hba_apply(ctx: JobContext) -> dict:
+    """Send one pg_hba version to the cluster's nodes (an apply or a rollback)."""
+    from clusters.actions import hba as hba_actions
+    from clusters.models import HbaVersion
+
+    version = (
+        HbaVersion.objects.select_related("ruleset__cluster")
+        .filter(ruleset__cluster_id=ctx.job.params["cluster"], number=ctx.job.params["version"])
+        .first()
+    )
+    if version is None:
+        raise JobFailed("the version no longer exists")
+    result = hba_actions.apply_version(version, job=ctx.job, log=ctx.log)
+    if result["status"] != "applied":
+        nodes = ", ".join(f"{name}: {status}" for name, status in result["nodes"].items())
+        raise JobFailed(f"version {version.number} was {result['status']} ({nodes})")
+    return result
+
+
+@jobs.job_task("clusters.hba_read")
+def hba_read(ctx: JobContext) -> dict:
+    """Read the nodes' pg_hba.conf (drift); with params adopt, import them as the rules."""
+    from clusters.actions import hba as hba_actions
+
+    cluster = Cluster.objects.filter(pk=ctx.job.params["cluster"]).first()
+    if cluster is None:
+        raise JobFailed("the cluster no longer exists")
+    if ctx.job.params.get("adopt"):
+        ruleset = hba_actions.import_live(cluster, actor=ctx.user, job=ctx.job, log=ctx.log)
+        return {"rules": ruleset.rules.count()}
+    files = hba_actions.read_live_files(cluster, actor=ctx.user, job=ctx.job, log=ctx.log)
+    return {"read": [f.node.name for f in files if not f.error]}

@@ -6,6 +6,13 @@ Split NetBox style: every model is re-exported here, so `from clusters.models im
 
 from clusters.models.alerts import Alert, AlertRule, MaintenanceWindow, Severity
 from clusters.models.baseline import BaselineResult, BaselineRun, BaselineStatus
+from clusters.models.hba import (
+    HbaLiveFile,
+    HbaNodeVersion,
+    HbaRule,
+    HbaRuleSet,
+    HbaVersion,
+)
 from clusters.models.inventory import (
     Cluster,
     ClusterDrift,
@@ -26,6 +33,11 @@ __all__ = [
     "Cluster",
     "ClusterDrift",
     "Environment",
+    "HbaLiveFile",
+    "HbaNodeVersion",
+    "HbaRule",
+    "HbaRuleSet",
+    "HbaVersion",
     "Node",
     "NodeStatus",
     "PendingRegistration",
