@@ -9,7 +9,8 @@ console does not poll anything here: it exposes only the latest values the colle
 2. the polled nodes with their cluster, environment and NodeStatus (one join);
 3. the latest samples of the figures NodeStatus does not hold (connections by state,
    archiver, replication lags): the collector writes a cycle's samples with ts equal to
-   NodeStatus.polled, so "latest" is `ts = polled`, found through the (node, metric, -ts) index;
+   NodeStatus.polled, so "latest" is `ts = polled`: the rows at the few distinct polled times,
+   found through the ts index (`latest_samples`);
 4. the firing alerts counted by cluster and severity;
 5. the newest audit entry (by primary key).
 Cluster states come from clusters.health on the rows of query 2.
@@ -22,7 +23,7 @@ stops answering; the role the node reported is on `dbconsole_node_info`).
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
-from django.db.models import Count, F
+from django.db.models import Count
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
@@ -78,12 +79,7 @@ class _Fleet:
             .select_related("cluster__environment", "status")
             .order_by("name")
         )
-        latest = Sample.objects.filter(
-            ts=F("node__status__polled"), metric__in=SAMPLE_METRICS
-        ).values_list("node_id", "metric", "value")
-        self.samples: dict[int, dict[str, float]] = defaultdict(dict)
-        for node_id, metric, value in latest:
-            self.samples[node_id][metric] = value
+        self.samples = self._latest_samples()
         firing = (
             Alert.objects.filter(state=Alert.State.FIRING)
             .values_list("cluster_id", "severity")
@@ -92,6 +88,20 @@ class _Fleet:
         self.firing = {(cluster_id, severity): n for cluster_id, severity, n in firing}
         self.audit_head = AuditEntry.objects.order_by("-id").values_list("id", "created").first()
 
+    def _latest_samples(self) -> dict[int, dict[str, float]]:
+        """{node id: {metric: value}} of each node's latest cycle. A cycle writes all its
+        samples with ts = its start = NodeStatus.polled, so the few distinct `polled` times
+        name the rows, found through the ts index (a join on ts = polled let the planner scan
+        the whole table); a row of an older cycle of a node polled again since is skipped."""
+        polled = {n.pk: s.polled for n in self.nodes if (s := _status_of(n)) and s.polled}
+        latest: dict[int, dict[str, float]] = defaultdict(dict)
+        if not polled:
+            return latest
+        for node_id, metric, ts, value in latest_samples(set(polled.values())):
+            if polled.get(node_id) == ts:
+                latest[node_id][metric] = value
+        return latest
+
     def health(self) -> dict[int, health.ClusterHealth]:
         by_cluster: dict[int, list[NodeStatus]] = {c.pk: [] for c in self.clusters}
         for node in self.nodes:
@@ -99,6 +109,12 @@ class _Fleet:
             if status is not None and node.cluster_id in by_cluster:
                 by_cluster[node.cluster_id].append(status)
         return {c.pk: health.cluster_health(c.kind, by_cluster[c.pk]) for c in self.clusters}
+
+
+def latest_samples(times: set):
+    """(node id, metric, ts, value) of the samples /metrics reads that were taken at `times`."""
+    rows = Sample.objects.filter(ts__in=times, metric__in=SAMPLE_METRICS)
+    return rows.values_list("node_id", "metric", "ts", "value")
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:

@@ -237,8 +237,11 @@ def test_only_the_latest_cycle_is_shown(dba):
     db2 = Node.objects.get(name="pg-a-db2")
     older = db2.status.polled - timedelta(seconds=30)
     Sample.objects.create(node=db2, metric="replication.replay_lag_bytes", ts=older, value=9e9)
+    # pg-b was last polled by that older cycle, which also polled pg-a-db2
+    make_monitored_cluster("pg-b", polled=older, lag=7)
     m = _scrape(_client(dba))
     assert _value(m, "dbconsole_replication_replay_lag_bytes", node="pg-a-db2") == 100
+    assert _value(m, "dbconsole_replication_replay_lag_bytes", node="pg-b-db2") == 7
 
 
 def _queries_of_a_scrape(client) -> int:
