@@ -117,3 +117,60 @@ def hba_read(ctx: JobContext) -> dict:
         return {"rules": ruleset.rules.count()}
     files = hba_actions.read_live_files(cluster, actor=ctx.user, job=ctx.job, log=ctx.log)
     return {"read": [f.node.name for f in files if not f.error]}
+
+
+# --- Security baseline (clusters.actions.baseline) --------------------------------------------
+
+
+@jobs.job_task("clusters.baseline_check")
+def baseline_check(ctx: JobContext) -> dict:
+    """Baseline checks of the nodes in params["nodes"] (ids), or of every database node."""
+    from clusters.actions.baseline import check_node
+
+    nodes = Node.objects.filter(service__in=("postgresql", "mariadb")).order_by("name")
+    if "nodes" in ctx.job.params:
+        nodes = nodes.filter(pk__in=ctx.job.params["nodes"])
+    nodes = list(nodes)
+    counts: dict[str, int] = {}
+    for done, node in enumerate(nodes, start=1):
+        run = check_node(node, actor=ctx.user, job=ctx.job)
+        statuses = [r.status for r in run.results.all()]
+        for status in statuses:
+            counts[status] = counts.get(status, 0) + 1
+        failing = [r.check_key for r in run.results.all() if r.status != "pass"]
+        ctx.log(f"{node.name}: {statuses.count('pass')}/{len(statuses)} pass"
+                + (f"; not passing: {', '.join(failing)}" if failing else ""))  # fmt: skip
+        ctx.progress(100 * done // len(nodes))
+    return {"nodes": len(nodes), **counts}
+
+
+@jobs.job_task("clusters.baseline_fix")
+def baseline_fix(ctx: JobContext) -> dict:
+    """Fix one baseline check on one node: params {"node": id, "check": key}."""
+    from clusters.actions.baseline import FixFailed, FixRefused, fix_check
+
+    node = Node.objects.filter(pk=ctx.job.params["node"]).first()
+    if node is None:
+        raise JobFailed("the node no longer exists")
+    try:
+        message = fix_check(node, ctx.job.params["check"], actor=ctx.user, job=ctx.job)
+    except (FixRefused, FixFailed) as e:
+        raise JobFailed(str(e)) from None
+    ctx.log(message)
+    return {"node": node.name, "check": ctx.job.params["check"], "result": message}
+
+
+@shared_task(name="clusters.baseline_check_all", ignore_result=True)
+def baseline_check_all() -> None:
+    """Celery beat (every BASELINE_CHECK_HOURS): one job checking every database node, unless
+    one is still pending or running; old runs are pruned first."""
+    from clusters.actions.baseline import prune_baseline_runs
+
+    prune_baseline_runs()
+    active = (Job.Status.PENDING, Job.Status.RUNNING)
+    if Job.objects.filter(kind="clusters.baseline_check", status__in=active).exists():
+        return
+    jobs.enqueue(
+        "clusters.baseline_check", "Security baseline of every server", user=None,
+        source=AuditEntry.Source.SCHEDULE,
+    )  # fmt: skip

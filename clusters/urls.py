@@ -17,3 +17,13 @@ urlpatterns += [
     path("nodes/<int:pk>/", views.node_detail, name="node_detail"),
     path("nodes/<int:pk>/log/", views.node_log, name="node_log"),
 ]
+
+# The security baseline: the fleet report and its CSV, a server's checks, checks and fixes.
+urlpatterns += [
+    path("baseline/", views.baseline_report, name="baseline_report"),
+    path("baseline/export.csv", views.baseline_export, name="baseline_export"),
+    path("baseline/run/", views.baseline_run, name="baseline_run_all"),
+    path("baseline/nodes/<int:pk>/", views.baseline_node, name="baseline_node"),
+    path("baseline/nodes/<int:pk>/run/", views.baseline_run, name="baseline_run"),
+    path("baseline/nodes/<int:pk>/fix/", views.baseline_fix, name="baseline_fix"),
+]

@@ -68,6 +68,14 @@ PERSONAS["manager"] += ["clusters.view_baselineresult"]
 PERSONAS["auditor"] += ["clusters.view_baselineresult"]
 
 
+# The security baseline (clusters.baseline): DBAs check and fix; managers and auditors read the
+# report and its CSV (compliance evidence), and change nothing.
+PERSONAS["dba"] += ["clusters.view_baselineresult", "clusters.add_baselinerun",
+                    "clusters.fix_baseline"]  # fmt: skip
+PERSONAS["manager"] += ["clusters.view_baselineresult"]
+PERSONAS["auditor"] += ["clusters.view_baselineresult"]
+
+
 def sync_personas(**_kwargs) -> list[str]:
     """Create the persona groups and set their permissions exactly; audit what changed."""
     from console import audit

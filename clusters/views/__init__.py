@@ -2,6 +2,13 @@
 inventory.py (the inventory list, registration, rediscovery, the node page and its log viewer).
 """
 
+from clusters.views.baseline import (
+    baseline_export,
+    baseline_fix,
+    baseline_node,
+    baseline_report,
+    baseline_run,
+)
 from clusters.views.inventory import (
     cluster_list,
     cluster_rediscover,
@@ -14,6 +21,11 @@ from clusters.views.inventory import (
 )
 
 __all__ = [
+    "baseline_export",
+    "baseline_fix",
+    "baseline_node",
+    "baseline_report",
+    "baseline_run",
     "cluster_list",
     "cluster_rediscover",
     "node_detail",

@@ -1,0 +1,1 @@
+DELETE FROM mysql.db WHERE Db IN (%s, %s)
