@@ -375,6 +375,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AuditStatusEnum": "console.models.AuditEntry.Status",
         "JobStatusEnum": "console.models.Job.Status",
+        "ClusterKindEnum": "clusters.models.Cluster.Kind",
+        "NodeStateEnum": "clusters.models.NodeStatus.State",
+        "AlertStateEnum": "clusters.models.Alert.State",
     },
 }
 
@@ -458,16 +461,6 @@ CELERY_BEAT_SCHEDULE["users.sync_directory_scheduled"] = {
 CELERY_BEAT_SCHEDULE["users.import_accounts_all"] = {
     "task": "users.import_accounts_all",
     "schedule": float(PEOPLE_ACCOUNTS_IMPORT_SECONDS),
-}
-
-# --- Security baseline (clusters.baseline) ----------------------------------------------------
-BASELINE_CHECK_HOURS = env_int("BASELINE_CHECK_HOURS", 24, minimum=1)
-BASELINE_KEEP_DAYS = env_int("BASELINE_KEEP_DAYS", 90, minimum=1)
-# OS users whose ~/.mysql_history the baseline leaves alone (comma-separated user names).
-BASELINE_HISTORY_IGNORE_USERS = env_list("BASELINE_HISTORY_IGNORE_USERS")
-CELERY_BEAT_SCHEDULE["clusters.baseline_check_all"] = {
-    "task": "clusters.baseline_check_all",
-    "schedule": float(BASELINE_CHECK_HOURS * 3600),
 }
 
 # --- Security baseline (clusters.baseline) ----------------------------------------------------
