@@ -82,6 +82,16 @@ def mariadb_password_expired(row: dict) -> bool:
     return int(changed) + lifetime * 86400 < int(row["server_now"])
 
 
+def mariadb_plugins(plugin: str, auth_or) -> str:
+    """`mysql_native_password or unix_socket` for root as mariadb-install-db makes it: the
+    alternatives of IDENTIFIED VIA ... OR ..., where {} is the main plugin."""
+    if isinstance(auth_or, bytes):
+        auth_or = auth_or.decode()
+    alternatives = json.loads(auth_or) if auth_or else []
+    names = [a.get("plugin", plugin) if isinstance(a, dict) else plugin for a in alternatives]
+    return " or ".join(dict.fromkeys(n for n in [plugin, *names] if n))
+
+
 def mariadb_accounts(columns: list[str], rows: list[tuple]) -> list[ServerAccount]:
     """The rows of accounts-mariadb-list.sql."""
     accounts = []
@@ -99,7 +109,7 @@ def mariadb_accounts(columns: list[str], rows: list[tuple]) -> list[ServerAccoun
                 superuser=bool(row["superuser"]),
                 member_of=roles,
                 password_changed_at=_epoch(row["password_last_changed"]),
-                plugin=row["plugin"] or "",
+                plugin=mariadb_plugins(row["plugin"] or "", row.get("auth_or"))[:255],
             )
         )
     return accounts

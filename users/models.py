@@ -152,7 +152,7 @@ class DatabaseAccount(models.Model):
     member_of = models.JSONField(default=list, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
     password_changed_at = models.DateTimeField(null=True, blank=True)
-    plugin = models.CharField(max_length=64, blank=True)
+    plugin = models.CharField(max_length=255, blank=True)
     attributes = models.JSONField(default=list, blank=True)  # createdb, replication, ...
     comment = models.TextField(blank=True)
     first_seen = models.DateTimeField(default=timezone.now)

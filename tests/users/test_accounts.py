@@ -58,13 +58,22 @@ def my_admin(lab) -> Iterator:
         execute("CREATE USER %s@%s IDENTIFIED BY 'Test-pw-1' " + extra, (user, host))
         made.append((user, host))
 
+    roles: list[str] = []
+
+    def make_role(role: str) -> None:
+        execute("CREATE ROLE %s", (role,))
+        roles.append(role)
+
     conn.execute = execute
     conn.make_user = make_user
+    conn.make_role = make_role
     try:
         yield conn
     finally:
         for user, host in made:
             execute("DROP USER IF EXISTS %s@%s", (user, host))
+        for role in roles:
+            execute("DROP ROLE IF EXISTS %s", (role,))
         conn.close()
 
 
@@ -118,12 +127,15 @@ def test_locked_and_expired_accounts_show_as_such(demo, pg_admin, my_admin):
     pg_admin.make_role("u_later", "LOGIN VALID UNTIL '2999-01-01'")
     my_admin.make_user("u_locked", extra="ACCOUNT LOCK")
     my_admin.make_user("u_pwexp", extra="PASSWORD EXPIRE")
+    my_admin.make_role("app_readers")
+    my_admin.execute("GRANT app_readers TO 'u_locked'@'%%'")
     _import(demo)
     expired, later = _account("lab-pg", "u_expired"), _account("lab-pg", "u_later")
     assert (expired.expired, expired.can_login, expired.valid_until.year) == (True, False, 2001)
     assert (later.expired, later.can_login) == (False, True)
     locked = _account("lab-mariadb", "u_locked", "%")
     assert (locked.locked, locked.expired, locked.can_login) == (True, False, False)
+    assert locked.member_of == ["app_readers"]
     assert _account("lab-mariadb", "u_pwexp", "%").expired
     # Locked on PostgreSQL is NOLOGIN: a known login that loses LOGIN stays listed, locked.
     pg_admin.execute("ALTER ROLE u_later NOLOGIN")

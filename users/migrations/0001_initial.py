@@ -203,7 +203,7 @@ class Migration(migrations.Migration):
                 ("member_of", models.JSONField(blank=True, default=list)),
                 ("valid_until", models.DateTimeField(blank=True, null=True)),
                 ("password_changed_at", models.DateTimeField(blank=True, null=True)),
-                ("plugin", models.CharField(blank=True, max_length=64)),
+                ("plugin", models.CharField(blank=True, max_length=255)),
                 ("attributes", models.JSONField(blank=True, default=list)),
                 ("comment", models.TextField(blank=True)),
                 ("first_seen", models.DateTimeField(default=django.utils.timezone.now)),
