@@ -77,3 +77,13 @@ def alerts_for_user(user):
 def require_metrics_access(user) -> None:
     """/metrics exposes every node's figures: it needs clusters.view_node."""
     require_perm(user, "clusters.view_node")
+
+
+def get_cluster_for_hba(user, pk: int, *, perm: str = "view") -> Cluster:
+    """A PostgreSQL cluster whose pg_hba.conf `user` may view, change or apply
+    (clusters.<perm>_hbaruleset); 404 for another kind of cluster."""
+    require_perm(user, f"clusters.{perm}_hbaruleset")
+    cluster = get_cluster_for_user(user, pk)
+    if cluster.kind != Cluster.Kind.POSTGRESQL:
+        raise Http404("pg_hba.conf is managed for PostgreSQL clusters only")
+    return cluster

@@ -27,3 +27,17 @@ urlpatterns += [
     path("baseline/nodes/<int:pk>/run/", views.baseline_run, name="baseline_run"),
     path("baseline/nodes/<int:pk>/fix/", views.baseline_fix, name="baseline_fix"),
 ]
+
+# pg_hba.conf of a PostgreSQL cluster: rules, preview, apply, versions and rollback.
+urlpatterns += [
+    path("<int:pk>/hba/", views.hba_detail, name="hba_detail"),
+    path("<int:pk>/hba/rules/new/", views.hba_rule_edit, name="hba_rule_new"),
+    path("<int:pk>/hba/rules/<int:rule_pk>/", views.hba_rule_edit, name="hba_rule_edit"),
+    path("<int:pk>/hba/rules/<int:rule_pk>/move/", views.hba_rule_move, name="hba_rule_move"),
+    path("<int:pk>/hba/rules/<int:rule_pk>/delete/", views.hba_rule_delete, name="hba_rule_delete"),
+    path("<int:pk>/hba/preview/", views.hba_preview, name="hba_preview"),
+    path("<int:pk>/hba/apply/", views.hba_apply, name="hba_apply"),
+    path("<int:pk>/hba/read/", views.hba_read, name="hba_read"),
+    path("<int:pk>/hba/versions/<int:number>/", views.hba_version, name="hba_version"),
+    path("<int:pk>/hba/versions/<int:number>/rollback/", views.hba_rollback, name="hba_rollback"),
+]

@@ -76,6 +76,14 @@ PERSONAS["manager"] += ["clusters.view_baselineresult"]
 PERSONAS["auditor"] += ["clusters.view_baselineresult"]
 
 
+# pg_hba.conf (clusters.hba): DBAs edit, apply and roll back; managers read the rules, their lint
+# and the drift (who may connect from where is theirs to sign off) and change nothing. Others
+# see nothing: the rules name users and networks.
+PERSONAS["dba"] += ["clusters.view_hbaruleset", "clusters.change_hbaruleset",
+                    "clusters.apply_hbaruleset"]  # fmt: skip
+PERSONAS["manager"] += ["clusters.view_hbaruleset"]
+
+
 def sync_personas(**_kwargs) -> list[str]:
     """Create the persona groups and set their permissions exactly; audit what changed."""
     from console import audit

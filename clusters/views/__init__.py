@@ -9,6 +9,17 @@ from clusters.views.baseline import (
     baseline_report,
     baseline_run,
 )
+from clusters.views.hba import (
+    hba_apply,
+    hba_detail,
+    hba_preview,
+    hba_read,
+    hba_rollback,
+    hba_rule_delete,
+    hba_rule_edit,
+    hba_rule_move,
+    hba_version,
+)
 from clusters.views.inventory import (
     cluster_list,
     cluster_rediscover,
@@ -27,6 +38,15 @@ __all__ = [
     "baseline_report",
     "baseline_run",
     "cluster_list",
+    "hba_apply",
+    "hba_detail",
+    "hba_preview",
+    "hba_read",
+    "hba_rollback",
+    "hba_rule_delete",
+    "hba_rule_edit",
+    "hba_rule_move",
+    "hba_version",
     "cluster_rediscover",
     "node_detail",
     "node_log",
