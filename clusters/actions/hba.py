@@ -127,7 +127,7 @@ def save_rule(
     with transaction.atomic():
         HbaRuleSet.objects.select_for_update().get(pk=ruleset.pk)
         if rule_id is not None:
-            obj = _rule_in(ruleset, rule_id)
+            obj = rule_in(ruleset, rule_id)
             before = obj.as_rule()
             if before == rule:
                 return obj
@@ -148,7 +148,7 @@ def save_rule(
         return obj
 
 
-def _rule_in(ruleset: HbaRuleSet, rule_id: int) -> HbaRule:
+def rule_in(ruleset: HbaRuleSet, rule_id: int) -> HbaRule:
     try:
         return ruleset.rules.get(pk=rule_id)
     except HbaRule.DoesNotExist:
@@ -159,7 +159,7 @@ def delete_rule(ruleset: HbaRuleSet, rule_id: int, *, actor, source=AuditEntry.S
     """Remove a rule; the rules after it move up. Audited."""
     with transaction.atomic():
         HbaRuleSet.objects.select_for_update().get(pk=ruleset.pk)
-        obj = _rule_in(ruleset, rule_id)
+        obj = rule_in(ruleset, rule_id)
         line = obj.as_rule().line()
         position = obj.position
         obj.delete()
@@ -174,7 +174,7 @@ def move_rule(
     sees. Moving a rule where it already is does nothing."""
     with transaction.atomic():
         HbaRuleSet.objects.select_for_update().get(pk=ruleset.pk)
-        obj = _rule_in(ruleset, rule_id)
+        obj = rule_in(ruleset, rule_id)
         rules = list(ruleset.rules.order_by("position"))
         position = max(0, min(position, len(rules) - 1))
         if position == obj.position:
@@ -348,7 +348,7 @@ def drift_report(cluster: Cluster) -> tuple[list[NodeDrift], list[str]]:
 # --- Applying -----------------------------------------------------------------------------------
 
 
-def _active_job(cluster: Cluster) -> Job | None:
+def active_job(cluster: Cluster) -> Job | None:
     active = (Job.Status.PENDING, Job.Status.RUNNING)
     return Job.objects.filter(
         kind__in=JOB_KINDS, status__in=active, target_type="clusters.cluster",
@@ -407,7 +407,7 @@ def start_apply(cluster: Cluster, *, confirm: str, actor, source=AuditEntry.Sour
             raise HbaRefused(f"Rule {i + 1} is not valid: {_summary(errors)}", errors)
     with transaction.atomic():
         HbaRuleSet.objects.select_for_update().get(pk=ruleset.pk)
-        if _active_job(cluster):
+        if active_job(cluster):
             raise HbaRefused("A pg_hba job of this cluster is already queued or running.")
         version = _new_version(ruleset, rules, ruleset.header, ruleset.footer, actor=actor,
                                kind=HbaVersion.Kind.APPLY)  # fmt: skip
@@ -427,7 +427,7 @@ def start_rollback(
         raise HbaRefused(f"There is no version {number}.")
     with transaction.atomic():
         HbaRuleSet.objects.select_for_update().get(pk=ruleset.pk)
-        if _active_job(cluster):
+        if active_job(cluster):
             raise HbaRefused("A pg_hba job of this cluster is already queued or running.")
         version = _new_version(ruleset, earlier.rules_list(), earlier.header, earlier.footer,
                                actor=actor, kind=HbaVersion.Kind.ROLLBACK,
@@ -438,7 +438,7 @@ def start_rollback(
 
 def start_read(cluster: Cluster, *, adopt: bool, actor, source=AuditEntry.Source.UI) -> Job:
     """Queue a read of the nodes' files (drift); with `adopt`, also import them as the rules."""
-    if _active_job(cluster):
+    if active_job(cluster):
         raise HbaRefused("A pg_hba job of this cluster is already queued or running.")
     what = "Import" if adopt else "Read"
     return jobs.enqueue("clusters.hba_read", f"{what} pg_hba.conf of {cluster.name}",
