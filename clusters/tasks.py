@@ -81,42 +81,29 @@ def rollup_samples() -> None:
     collector.rollup_and_prune()
 
 
-# --- pg_hba.conf (clusters.actions.hba) ---------------------------------------------------------
+# --- Server settings (clusters.actions.settings) ----------------------------------------------
 
 
-@jobs.job_task("clusters.hba_apply")
-def hba_apply(ctx: JobContext) -> dict:
-    """Send one pg_hba version to the cluster's nodes (an apply or a rollback)."""
-    from clusters.actions import hba as hba_actions
-    from clusters.models import HbaVersion
+@jobs.job_task("clusters.change_setting")
+def change_setting(ctx: JobContext) -> dict:
+    """Change (or reset) one server parameter on a node or on every database node of a cluster.
 
-    version = (
-        HbaVersion.objects.select_related("ruleset__cluster")
-        .filter(ruleset__cluster_id=ctx.job.params["cluster"], number=ctx.job.params["version"])
-        .first()
-    )
-    if version is None:
-        raise JobFailed("the version no longer exists")
-    result = hba_actions.apply_version(version, job=ctx.job, log=ctx.log)
-    if result["status"] != "applied":
-        nodes = ", ".join(f"{name}: {status}" for name, status in result["nodes"].items())
-        raise JobFailed(f"version {version.number} was {result['status']} ({nodes})")
-    return result
+    params: {"node": id} or {"cluster": id}, "name", "value" (None to reset), "confirmed"."""
+    from clusters.actions.settings import change_setting as change
 
-
-@jobs.job_task("clusters.hba_read")
-def hba_read(ctx: JobContext) -> dict:
-    """Read the nodes' pg_hba.conf (drift); with params adopt, import them as the rules."""
-    from clusters.actions import hba as hba_actions
-
-    cluster = Cluster.objects.filter(pk=ctx.job.params["cluster"]).first()
-    if cluster is None:
-        raise JobFailed("the cluster no longer exists")
-    if ctx.job.params.get("adopt"):
-        ruleset = hba_actions.import_live(cluster, actor=ctx.user, job=ctx.job, log=ctx.log)
-        return {"rules": ruleset.rules.count()}
-    files = hba_actions.read_live_files(cluster, actor=ctx.user, job=ctx.job, log=ctx.log)
-    return {"read": [f.node.name for f in files if not f.error]}
+    params = ctx.job.params
+    if params.get("cluster"):
+        target = Cluster.objects.filter(pk=params["cluster"]).first()
+    else:
+        target = Node.objects.filter(pk=params.get("node")).first()
+    if target is None:
+        raise JobFailed("the node or cluster no longer exists")
+    rows = change(target, params["name"], params.get("value"), actor=ctx.user, job=ctx.job,
+                  confirmed=bool(params.get("confirmed")), source=ctx.job.source)  # fmt: skip
+    failed = [f"{r.node_name}: {r.error}" for r in rows if r.status == "failed"]
+    if failed:
+        raise JobFailed("; ".join(failed))
+    return {r.node_name: r.get_status_display() for r in rows}
 
 
 # --- Security baseline (clusters.actions.baseline) --------------------------------------------
@@ -174,3 +161,41 @@ def baseline_check_all() -> None:
         "clusters.baseline_check", "Security baseline of every server", user=None,
         source=AuditEntry.Source.SCHEDULE,
     )  # fmt: skip
+
+
+# --- pg_hba.conf (clusters.actions.hba) ---------------------------------------------------------
+
+
+@jobs.job_task("clusters.hba_apply")
+def hba_apply(ctx: JobContext) -> dict:
+    """Send one pg_hba version to the cluster's nodes (an apply or a rollback)."""
+    from clusters.actions import hba as hba_actions
+    from clusters.models import HbaVersion
+
+    version = (
+        HbaVersion.objects.select_related("ruleset__cluster")
+        .filter(ruleset__cluster_id=ctx.job.params["cluster"], number=ctx.job.params["version"])
+        .first()
+    )
+    if version is None:
+        raise JobFailed("the version no longer exists")
+    result = hba_actions.apply_version(version, job=ctx.job, log=ctx.log)
+    if result["status"] != "applied":
+        nodes = ", ".join(f"{name}: {status}" for name, status in result["nodes"].items())
+        raise JobFailed(f"version {version.number} was {result['status']} ({nodes})")
+    return result
+
+
+@jobs.job_task("clusters.hba_read")
+def hba_read(ctx: JobContext) -> dict:
+    """Read the nodes' pg_hba.conf (drift); with params adopt, import them as the rules."""
+    from clusters.actions import hba as hba_actions
+
+    cluster = Cluster.objects.filter(pk=ctx.job.params["cluster"]).first()
+    if cluster is None:
+        raise JobFailed("the cluster no longer exists")
+    if ctx.job.params.get("adopt"):
+        ruleset = hba_actions.import_live(cluster, actor=ctx.user, job=ctx.job, log=ctx.log)
+        return {"rules": ruleset.rules.count()}
+    files = hba_actions.read_live_files(cluster, actor=ctx.user, job=ctx.job, log=ctx.log)
+    return {"read": [f.node.name for f in files if not f.error]}

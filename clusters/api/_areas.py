@@ -3,4 +3,5 @@
 from clusters.api import (
     hba,  # noqa: E402, F401  (pg_hba.conf)
     monitoring,  # noqa: E402, F401  (clusters, nodes, samples, alerts)
+    settings,  # noqa: E402, F401  (server settings)
 )

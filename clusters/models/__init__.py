@@ -21,6 +21,7 @@ from clusters.models.inventory import (
     PendingRegistration,
 )
 from clusters.models.monitoring import NodeStatus, Sample, SampleRollup
+from clusters.models.settings import SettingChange
 
 __all__ = [
     "Alert",
@@ -43,4 +44,5 @@ __all__ = [
     "PendingRegistration",
     "Sample",
     "SampleRollup",
+    "SettingChange",
 ]
