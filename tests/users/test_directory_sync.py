@@ -177,3 +177,18 @@ def test_the_sync_job_fails_with_the_reason_when_held(lab, directory):
     assert jobs.run_job(job.pk, sync_task.body) == "failed"
     job.refresh_from_db()
     assert "held" in job.error and "2 of 13" in job.error
+
+
+def test_the_api_lists_people_and_a_held_sync_with_its_reason(lab, directory, helpdesk, client):
+    actions.sync_directory()
+    for uid in ("erin", "imartin"):
+        directory.remove(uid)
+    actions.sync_directory()
+    client.force_login(helpdesk)
+    people = client.get("/api/people/", {"q": "Ångström"}).json()["results"]
+    assert [(p["uid"], p["groups"]) for p in people] == [("zoe", ["dba", "team-web"])]
+    syncs = client.get("/api/directory-syncs/").json()["results"]
+    assert [(s["status"], s["hold_kind"]) for s in syncs] == [("held", "too_many_left"),
+                                                              ("applied", "")]  # fmt: skip
+    assert syncs[0]["would_leave"] == ["erin", "imartin"] and "snapshot" not in syncs[0]
+    assert client.get("/api/people/", {"state": "gone"}).status_code == 400
