@@ -411,12 +411,20 @@ def fix_no_password(probe: Probe, verdict: Verdict) -> str:
     return "locked " + ", ".join(locked)
 
 
+def _password_note(account: dict) -> str:
+    if account["empty_password"]:
+        return " (empty password)"
+    if account["invalid_password"]:
+        return " (no usable password: 'invalid')"
+    return " (password set)"
+
+
 def check_root_auth(probe: Probe) -> Verdict:
     roots = [a for a in _accounts(probe) if a["user"] == "root"]
     weak = [a for a in roots if a["empty_password"] and "unix_socket" not in a["methods"]
             and a["methods"][0] in ("mysql_native_password", "mysql_old_password")]  # fmt: skip
     lines = [f"  root@{a['host']}: {' or '.join(a['methods'])}"
-             + (" (password set)" if not a["empty_password"] else "")
+             + _password_note(a)
              + (" (locked)" if a["locked"] else "") for a in roots]  # fmt: skip
     if not roots:
         return Verdict(PASS, "no root account")

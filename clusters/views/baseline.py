@@ -74,7 +74,11 @@ def _report(failing_only: bool) -> list[ReportRow]:
     rows = []
     for node in nodes:
         found = latest.get(node.pk, {})
-        row = ReportRow(node, [found[c.key] for c in baseline.checks_for(node) if c.key in found])
+        row = ReportRow(node)
+        for check in baseline.checks_for(node):
+            if check.key in found:
+                found[check.key].title = check.title  # for the page
+                row.results.append(found[check.key])
         if not failing_only or row.failing:
             rows.append(row)
     return rows
@@ -89,7 +93,6 @@ def baseline_report(request):
         "rows": _report(failing_only),
         "failing_only": failing_only,
         "can_run": request.user.has_perm(RUN),
-        "titles": {c.key: c.title for c in baseline.CHECKS.values()},
     }
     return render(request, "clusters/baseline_report.html", context)
 

@@ -144,7 +144,8 @@ def test_mariadb_checks_fail_with_evidence_on_an_unhardened_server(nodes, my1_in
     assert "bl_nopw@%" in v["mariadb.no_password"].evidence
     assert "lab_admin" not in v["mariadb.no_password"].evidence
     assert v["mariadb.root_auth"].status == "pass"
-    assert "root@localhost: mysql_native_password or unix_socket" in v["mariadb.root_auth"].evidence
+    assert ("root@localhost: mysql_native_password or unix_socket (no usable password: 'invalid')"
+            in v["mariadb.root_auth"].evidence)  # fmt: skip
     assert all(v[k].fixable for k in v if v[k].status == "fail")
 
 
@@ -370,7 +371,7 @@ def test_report_page_csv_and_node_page(client, nodes, dba, manager, outsider):
     page = client.get(reverse("clusters:baseline_report"))
     assert page.status_code == 200
     text = page.content.decode()
-    assert "db1" in text and "my1" in text and "mariadb.anonymous_accounts" in text
+    assert "db1" in text and "my1" in text and "no anonymous accounts" in text
     failing = client.get(reverse("clusters:baseline_report"), {"failing": "1"}).content.decode()
     assert "my1" in failing and ">db1<" not in failing  # db1 has no failing check
     response = client.get(reverse("clusters:baseline_export"))
@@ -400,3 +401,79 @@ def test_fix_view_needs_the_node_name_typed_and_enqueues_a_job(client, nodes, db
     assert ok.status_code == 302 and ok["Location"] == reverse("job_detail", args=[job.pk])
     assert job.params == {"node": nodes["my1"].pk, "check": "mariadb.anonymous_accounts"}
     assert client.get(url).status_code == 405
+
+
+@lab_db
+def test_a_server_that_is_down_gives_error_verdicts_with_one_connection_attempt(nodes, dba):
+    """A MariaDB node registered at bare2, where nothing listens on 3306 (sshd does)."""
+    my1 = nodes["my1"]
+    bare2 = nodes["bare2"]
+    down = Node.objects.create(
+        name="my-down", service="mariadb", address=bare2.address, db_port=3306,
+        known_hosts=bare2.known_hosts, ssh_credential=bare2.ssh_credential,
+        db_credential=my1.db_credential,
+    )  # fmt: skip
+    run = check_node(down, actor=dba)
+    results = {r.check_key: r for r in run.results.all()}
+    history = results.pop("mariadb.mysql_history")  # files over SSH: read while the server is down
+    assert history.status in ("pass", "fail") and "OS users in scope" in history.evidence
+    assert len(results) == 6 and {r.status for r in results.values()} == {"error"}
+    assert all("cannot connect to my-down" in r.evidence for r in results.values())
+    sql_calls = AuditEntry.objects.filter(node="my-down", action=audit.REMOTE_SQL,
+                                          status="started")  # fmt: skip
+    assert sql_calls.count() == 1
+    with pytest.raises(FixFailed, match="could not be made before fixing, so nothing was done"):
+        fix_check(down, "mariadb.anonymous_accounts", actor=dba)
+
+
+@lab_db
+def test_csv_cells_that_a_spreadsheet_would_run_are_guarded(client, nodes, auditor, dba):
+    check_node(nodes["my1"], actor=dba)
+    client.force_login(auditor)
+    response = client.get(reverse("clusters:baseline_export"), {"failing": "1"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    [infile] = [r for r in rows if r["check"] == "mariadb.local_infile"]
+    assert infile["evidence"].startswith("'@@local_infile = ON")
+    assert {r["status"] for r in rows} <= {"fail", "error", "review", "pass"}
+
+
+@lab_db
+def test_permissions_methods_and_unknown_servers(client, nodes, dba, manager, auditor, helpdesk):
+    my1 = nodes["my1"]
+    report = reverse("clusters:baseline_report")
+    node_page = reverse("clusters:baseline_node", args=[my1.pk])
+    run = reverse("clusters:baseline_run", args=[my1.pk])
+    fix = reverse("clusters:baseline_fix", args=[my1.pk])
+    for user in (manager, auditor):
+        client.force_login(user)
+        assert client.get(report).status_code == 200
+        assert client.get(node_page).status_code == 200
+        assert client.post(run).status_code == 403
+        assert (
+            client.post(fix, {"check": "mariadb.remote_root", "confirm": "my1"}).status_code == 403
+        )
+    client.force_login(helpdesk)
+    assert client.get(report).status_code == 403
+    client.force_login(dba)
+    assert client.get(run).status_code == 405
+    assert client.post(report).status_code == 405
+    lb1 = reverse("clusters:baseline_node", args=[nodes["lb1"].pk])  # pgpool: no baseline
+    assert client.get(lb1).status_code == 404
+    assert client.get(reverse("clusters:baseline_node", args=[99999])).status_code == 404
+    # a PostgreSQL check key on a MariaDB server is refused as a form error, nothing queued
+    response = client.post(fix, {"check": "pg.password_encryption", "confirm": "my1"})
+    assert response.status_code == 200
+    assert not Job.objects.filter(kind="clusters.baseline_fix").exists()
+    assert client.post(run).status_code == 302
+    assert Job.objects.get(kind="clusters.baseline_check").params == {"nodes": [my1.pk]}
+
+
+@lab_db
+def test_the_daily_beat_entry_enqueues_one_job_at_a_time(settings):
+    from clusters.tasks import baseline_check_all
+
+    assert settings.CELERY_BEAT_SCHEDULE["clusters.baseline_check_all"]["schedule"] == 86400.0
+    baseline_check_all()
+    baseline_check_all()  # the first is still pending: not piled up
+    job = Job.objects.get(kind="clusters.baseline_check")
+    assert job.source == AuditEntry.Source.SCHEDULE and job.params == {}

@@ -1,0 +1,98 @@
+"""In a real Chromium: a DBA opens the security baseline report, opens my1, types the wrong name
+to confirm a fix (nothing happens), then the right one; the fix job runs and my1 passes."""
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from playwright.sync_api import expect
+
+from clusters.actions.baseline import check_node
+from clusters.models import Node
+from clusters.tasks import baseline_fix
+from console.jobs import run_job
+from console.lab.demo import register_demo
+from console.models import Job
+from tests.clusters.test_baseline import _accounts, my1_insecure  # noqa: F401 (fixture)
+from tests.factories import PASSWORD, make_user
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _off_the_loop(func, *args, **kwargs):
+    """Run executor work in another thread: Playwright's sync API keeps an asyncio loop running
+    in this one, where the SSH executor's asyncio.run() cannot start (the worker's and the live
+    server's threads have none either)."""
+    from django.db import connection
+
+    def run():
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
+def _sign_in(page, username: str, password: str) -> None:
+    page.goto("/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Welcome")
+
+
+def test_dba_fixes_anonymous_accounts_from_the_report(
+    lab_env,
+    page,
+    screenshot,
+    e2e_broker,
+    my1_insecure,  # noqa: F811
+):
+    register_demo(os.environ)
+    for node in Node.objects.filter(name__in=["db1", "db2", "my1"]):
+        _off_the_loop(check_node, node, actor=None)
+    make_user("dana", persona="dba", first_name="Dana", last_name="Admin")
+    _sign_in(page, "dana", PASSWORD)
+
+    page.get_by_role("link", name="Baseline").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Security baseline")
+    my1_row = page.locator("tr", has=page.get_by_role("link", name="my1", exact=True))
+    expect(my1_row).to_contain_text("no anonymous accounts")
+    expect(page.locator("tr", has=page.get_by_role("link", name="db1"))).to_contain_text("ssl")
+    screenshot("report")
+    page.get_by_role("button", name="Failing only").click()
+    expect(page.get_by_role("link", name="db1", exact=True)).to_have_count(0)
+    expect(page.get_by_role("link", name="my1", exact=True)).to_be_visible()
+
+    page.get_by_role("link", name="my1", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Security baseline of my1")
+    check = page.locator("#check-mariadb\\.anonymous_accounts")
+    expect(check.locator("pre")).to_contain_text("(anonymous)@localhost")
+    check.get_by_text("Fix: drop the anonymous accounts").click()
+    check.get_by_label("Type my1 to confirm").fill("db1")
+    screenshot("confirm-wrong")
+    check.get_by_role("button", name="Fix mariadb.anonymous_accounts on my1").click()
+    check = page.locator("#check-mariadb\\.anonymous_accounts")
+    expect(check.locator(".field-error")).to_contain_text("type the server's name, my1")
+    assert not Job.objects.filter(kind="clusters.baseline_fix").exists()
+    assert ("", "localhost") in _accounts()
+    screenshot("refused")
+
+    check.get_by_label("Type my1 to confirm").fill("my1")
+    check.get_by_role("button", name="Fix mariadb.anonymous_accounts on my1").click()
+    expect(page).to_have_url(re.compile(r"/jobs/\d+/"))
+    job = Job.objects.get(kind="clusters.baseline_fix")
+    assert _off_the_loop(run_job, job.pk, baseline_fix.body) == Job.Status.SUCCEEDED  # the worker
+    page.reload()
+    expect(page.locator("main")).to_contain_text("succeeded")
+    expect(page.locator("main")).to_contain_text("dropped (anonymous)@localhost")
+    screenshot("job")
+    assert not [a for a in _accounts() if a[0] == ""]
+
+    page.goto(f"/clusters/baseline/nodes/{Node.objects.get(name='my1').pk}/")
+    check = page.locator("#check-mariadb\\.anonymous_accounts")
+    expect(check.locator(".status")).to_have_text("pass")
+    screenshot("node-after")
