@@ -2,7 +2,15 @@
 
 from django.http import Http404
 
-from clusters.models import Alert, Cluster, Node, PendingRegistration, Sample
+from clusters.models import (
+    Alert,
+    AlertRule,
+    Cluster,
+    MaintenanceWindow,
+    Node,
+    PendingRegistration,
+    Sample,
+)
 from console.access import require_perm
 from console.models import Job
 
@@ -72,6 +80,40 @@ def alerts_for_user(user):
     """Every alert (open and cleared) with its rule, cluster and node, for clusters.view_alert."""
     require_perm(user, "clusters.view_alert")
     return Alert.objects.select_related("rule", "cluster", "node")
+
+
+def alert_rules_for_user(user):
+    """The alert rules, for clusters.view_alertrule (DBAs change them, managers read them)."""
+    require_perm(user, "clusters.view_alertrule")
+    return AlertRule.objects.all()
+
+
+def get_rule_to_change(user, pk: int) -> AlertRule:
+    require_perm(user, "clusters.change_alertrule")
+    try:
+        return AlertRule.objects.get(pk=pk)
+    except AlertRule.DoesNotExist:
+        raise Http404("No such alert rule") from None
+
+
+def maintenance_for_user(user):
+    """Every maintenance window with its cluster, for clusters.view_maintenancewindow."""
+    require_perm(user, "clusters.view_maintenancewindow")
+    return MaintenanceWindow.objects.select_related("cluster")
+
+
+def clusters_to_maintain(user):
+    """Clusters `user` may put in maintenance (clusters.add_maintenancewindow)."""
+    require_perm(user, "clusters.add_maintenancewindow")
+    return clusters_for_user(user)
+
+
+def get_window_to_end(user, pk: int) -> MaintenanceWindow:
+    require_perm(user, "clusters.change_maintenancewindow")
+    try:
+        return maintenance_for_user(user).get(pk=pk)
+    except MaintenanceWindow.DoesNotExist:
+        raise Http404("No such maintenance window") from None
 
 
 def require_metrics_access(user) -> None:

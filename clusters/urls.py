@@ -41,3 +41,14 @@ urlpatterns += [
     path("<int:pk>/hba/versions/<int:number>/", views.hba_version, name="hba_version"),
     path("<int:pk>/hba/versions/<int:number>/rollback/", views.hba_rollback, name="hba_rollback"),
 ]
+
+# Alerts: open alerts, history, rules, maintenance windows.
+urlpatterns += [
+    path("alerts/", views.alert_list, name="alert_list"),
+    path("alerts/history/", views.alert_history, name="alert_history"),
+    path("alerts/rules/", views.alert_rules, name="alert_rules"),
+    path("alerts/rules/<int:pk>/", views.alert_rule_edit, name="alert_rule_edit"),
+    path("alerts/maintenance/", views.maintenance_list, name="maintenance_list"),
+    path("alerts/maintenance/new/", views.maintenance_create, name="maintenance_create"),
+    path("alerts/maintenance/<int:pk>/end/", views.maintenance_end, name="maintenance_end"),
+]

@@ -39,6 +39,7 @@ PERSONAS: dict[str, list[str]] = {
         "clusters.view_cluster",
         "clusters.view_node",
         "clusters.view_alert",
+        "clusters.view_alertrule",
         "clusters.view_maintenancewindow",
         "clusters.view_settingchange",
     ],

@@ -1,7 +1,17 @@
 """Pages of the clusters app, one module per area, re-exported here for clusters.urls:
-inventory.py (the inventory list, registration, rediscovery, the node page and its log viewer).
+inventory.py (the inventory list, registration, rediscovery, the node page and its log viewer),
+alerts.py (open alerts, history, rules, maintenance windows).
 """
 
+from clusters.views.alerts import (
+    alert_history,
+    alert_list,
+    alert_rule_edit,
+    alert_rules,
+    maintenance_create,
+    maintenance_end,
+    maintenance_list,
+)
 from clusters.views.baseline import (
     baseline_export,
     baseline_fix,
@@ -32,6 +42,13 @@ from clusters.views.inventory import (
 )
 
 __all__ = [
+    "alert_history",
+    "alert_list",
+    "alert_rule_edit",
+    "alert_rules",
+    "maintenance_create",
+    "maintenance_end",
+    "maintenance_list",
     "baseline_export",
     "baseline_fix",
     "baseline_node",
