@@ -50,9 +50,9 @@ def _my(sql: str, params=()) -> list[tuple]:
         conn.close()
 
 
-def _pg(sql: str) -> list[tuple]:
+def _pg(sql: str, host: str = "LAB_PG") -> list[tuple]:
     with psycopg.connect(
-        host=os.environ["LAB_PG_HOST"], port=os.environ["LAB_PG_PORT"], user="postgres",
+        host=os.environ[f"{host}_HOST"], port=os.environ[f"{host}_PORT"], user="postgres",
         password=os.environ["LAB_PG_PASSWORD"], dbname="postgres", autocommit=True,
     ) as conn:  # fmt: skip
         cur = conn.execute(sql)
@@ -311,25 +311,30 @@ def test_trust_rules_on_disk_are_found_in_order(nodes, dba, db1_hba):
         fix_check(nodes["db1"], "pg.hba_trust_host", actor=dba)
 
 
-@pytest.fixture
-def db1_md5():
-    _pg("ALTER SYSTEM SET password_encryption = 'md5'")
-    _pg("SELECT pg_reload_conf()")
-    yield
-    _pg("ALTER SYSTEM RESET password_encryption")
-    _pg("SELECT pg_reload_conf()")
+@pytest.fixture(params=[("db1", "LAB_PG"), ("db2", "LAB_PG_STANDBY")], ids=["primary", "standby"])
+def md5_node(request, lab):
+    """db1 or db2 with password_encryption = md5 in postgresql.auto.conf; reset afterwards (the
+    lab sets nothing there: scram-sha-256 is the default)."""
+    name, env = request.param
+    _pg("ALTER SYSTEM SET password_encryption = 'md5'", env)
+    _pg("SELECT pg_reload_conf()", env)
+    yield name, env
+    _pg("ALTER SYSTEM RESET password_encryption", env)
+    _pg("SELECT pg_reload_conf()", env)
 
 
 @lab_db
-def test_password_encryption_fix_on_the_primary(nodes, dba, db1_md5):
-    db1 = nodes["db1"]
-    v = _verdicts(db1, actor=dba, keys={"pg.password_encryption"})["pg.password_encryption"]
+def test_password_encryption_fix_on_primary_and_standby(nodes, dba, md5_node):
+    name, env = md5_node
+    node = nodes[name]
+    v = _verdicts(node, actor=dba, keys={"pg.password_encryption"})["pg.password_encryption"]
     assert v.status == "fail" and "password_encryption = md5" in v.evidence
-    message = fix_check(db1, "pg.password_encryption", actor=dba)
+    assert "postgresql.auto.conf" in v.evidence
+    message = fix_check(node, "pg.password_encryption", actor=dba)
     assert "ALTER SYSTEM SET password_encryption" in message
-    assert _pg("SHOW password_encryption") == [("scram-sha-256",)]
-    assert _fixed_entries(db1).last().status == "succeeded"
-    assert fix_check(db1, "pg.password_encryption", actor=dba).startswith("the check already")
+    assert _pg("SHOW password_encryption", env) == [("scram-sha-256",)]
+    assert _fixed_entries(node).last().status == "succeeded"
+    assert fix_check(node, "pg.password_encryption", actor=dba).startswith("the check already")
 
 
 # --- Jobs, the report, permissions --------------------------------------------------------------
