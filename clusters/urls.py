@@ -4,7 +4,8 @@ from clusters import views
 
 app_name = "clusters"
 urlpatterns = [
-    path("", views.cluster_list, name="cluster_list"),
+    path("", views.fleet, name="fleet"),
+    path("inventory/", views.cluster_list, name="cluster_list"),
     path("register/", views.registration_start, name="registration_start"),
     path("register/<int:pk>/", views.registration_detail, name="registration_detail"),
     path("register/<int:pk>/confirm/", views.registration_confirm, name="registration_confirm"),
@@ -16,6 +17,18 @@ urlpatterns = [
 urlpatterns += [
     path("nodes/<int:pk>/", views.node_detail, name="node_detail"),
     path("nodes/<int:pk>/log/", views.node_log, name="node_log"),
+]
+
+# The fleet dashboard ("" above), the cluster page and the series of their charts.
+urlpatterns += [
+    path("<int:pk>/", views.cluster_detail, name="cluster_detail"),
+    path("series/", views.series_data, name="series"),
+]
+
+# Server settings of a node: the list, one parameter's page (change, reset, history).
+urlpatterns += [
+    path("nodes/<int:pk>/settings/", views.node_settings, name="node_settings"),
+    path("nodes/<int:pk>/settings/<str:name>/", views.node_setting, name="node_setting"),
 ]
 
 # The security baseline: the fleet report and its CSV, a server's checks, checks and fixes.

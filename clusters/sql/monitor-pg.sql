@@ -39,14 +39,17 @@ SELECT pg_is_in_recovery() AS in_recovery,
                    'slot_name', w.slot_name,
                    'received_lsn', w.flushed_lsn::text,
                    'replayed_lsn', pg_last_wal_replay_lsn()::text,
-                   'receive_replay_gap_bytes',
-                       pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()),
+                   'receive_replay_gap_bytes', greatest(0, pg_wal_lsn_diff(
+                       pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())),
                    'last_msg_receipt_time', w.last_msg_receipt_time,
                    'last_msg_age_s', extract(epoch FROM now() - w.last_msg_receipt_time),
                    'latest_end_time', w.latest_end_time)
           FROM pg_stat_wal_receiver AS w LIMIT 1) AS receiver,
+       -- Replay runs ahead of the received position when the standby replayed WAL from
+       -- pg_wal or the archive before streaming (the receiver restarts at a segment's start).
        CASE WHEN pg_is_in_recovery()
-            THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8
+            THEN greatest(0, pg_wal_lsn_diff(pg_last_wal_receive_lsn(),
+                                             pg_last_wal_replay_lsn()))::float8
        END AS own_replay_gap_bytes,
        p.lsn::text AS wal_lsn,
        (SELECT coalesce(json_agg(json_build_object(

@@ -1,5 +1,6 @@
 """Pages of the clusters app, one module per area, re-exported here for clusters.urls:
 inventory.py (the inventory list, registration, rediscovery, the node page and its log viewer),
+dashboard.py (the fleet dashboard, the cluster page, the series of their charts),
 alerts.py (open alerts, history, rules, maintenance windows).
 """
 
@@ -19,6 +20,7 @@ from clusters.views.baseline import (
     baseline_report,
     baseline_run,
 )
+from clusters.views.dashboard import cluster_detail, fleet, series_data
 from clusters.views.hba import (
     hba_apply,
     hba_detail,
@@ -40,8 +42,14 @@ from clusters.views.inventory import (
     registration_register,
     registration_start,
 )
+from clusters.views.settings import node_setting, node_settings
 
 __all__ = [
+    "baseline_export",
+    "baseline_fix",
+    "baseline_node",
+    "baseline_report",
+    "baseline_run",
     "alert_history",
     "alert_list",
     "alert_rule_edit",
@@ -49,11 +57,7 @@ __all__ = [
     "maintenance_create",
     "maintenance_end",
     "maintenance_list",
-    "baseline_export",
-    "baseline_fix",
-    "baseline_node",
-    "baseline_report",
-    "baseline_run",
+    "cluster_detail",
     "cluster_list",
     "hba_apply",
     "hba_detail",
@@ -65,10 +69,14 @@ __all__ = [
     "hba_rule_move",
     "hba_version",
     "cluster_rediscover",
+    "fleet",
     "node_detail",
     "node_log",
+    "node_setting",
+    "node_settings",
     "registration_confirm",
     "registration_detail",
     "registration_register",
     "registration_start",
+    "series_data",
 ]

@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clusters import access, nodeinfo, registration
+from clusters import access, nodeinfo, registration, series
 from clusters.actions import RegistrationRefused
 from clusters.forms import LogSearchForm, RegistrationForm
 from clusters.models import PendingRegistration
@@ -114,7 +114,10 @@ def cluster_rediscover(request, pk: int):
 def node_detail(request, pk: int):
     node = access.get_node_for_user(request.user, pk)
     info = nodeinfo.read_node(node, actor=request.user)
-    return render(request, "clusters/node_detail.html", {"node": node, "info": info})
+    charts = series.node_charts(node, standby=node.role == node.Role.STANDBY)
+    context = {"node": node, "info": info, "charts": [c.as_json() for c in charts],
+               "ranges": list(series.RANGES), "default_range": series.DEFAULT_RANGE}  # fmt: skip
+    return render(request, "clusters/node_detail.html", context)
 
 
 def _offset(value: str | None) -> int | None:

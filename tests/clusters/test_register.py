@@ -88,7 +88,7 @@ def test_cluster_page_lists_nodes_with_their_host_key_fingerprints(lab_node, dba
     register_host(NodeSpec(**{**lab_node.__dict__, "name": "bare"}), actor=dba)
     client = Client()
     client.force_login(dba)
-    page = client.get("/clusters/").content.decode()
+    page = client.get("/clusters/inventory/").content.decode()
     assert "lab-pg" in page and "lab-host" in page and "Servers in no cluster" in page
     assert fingerprint(lab_node.known_hosts.splitlines()[0]) in page
 
@@ -96,8 +96,8 @@ def test_cluster_page_lists_nodes_with_their_host_key_fingerprints(lab_node, dba
 @pytest.mark.django_db
 def test_cluster_page_refuses_helpdesk_wrong_method_and_anonymous(helpdesk, dba):
     client = Client()
-    assert client.get("/clusters/").status_code == 302
+    assert client.get("/clusters/inventory/").status_code == 302
     client.force_login(helpdesk)
-    assert client.get("/clusters/").status_code == 403
+    assert client.get("/clusters/inventory/").status_code == 403
     client.force_login(dba)
-    assert client.post("/clusters/").status_code == 405
+    assert client.post("/clusters/inventory/").status_code == 405
