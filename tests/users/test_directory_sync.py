@@ -192,3 +192,17 @@ def test_the_api_lists_people_and_a_held_sync_with_its_reason(lab, directory, he
                                                               ("applied", "")]  # fmt: skip
     assert syncs[0]["would_leave"] == ["erin", "imartin"] and "snapshot" not in syncs[0]
     assert client.get("/api/people/", {"state": "gone"}).status_code == 400
+
+
+def test_the_home_page_shows_a_held_sync_to_those_who_may_see_it(lab, helpdesk, outsider, client):
+    faults.stop_server(lab, "ldap")
+    try:
+        actions.sync_directory()
+    finally:
+        faults.start_server(lab, "ldap")
+    client.force_login(helpdesk)
+    home = client.get(reverse("home")).content.decode()
+    assert "Directory sync held" in home and 'href="/people/"' in home  # banner and menu
+    client.force_login(outsider)
+    home = client.get(reverse("home")).content.decode()
+    assert "Directory sync held" not in home and 'href="/people/"' not in home
