@@ -30,6 +30,7 @@ from console.lab.parts import pgha
 from console.models import AuditEntry, Job
 from tests.clusters import test_collect
 from tests.factories import make_job
+from tests.lab.ha import ha_from_env
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the executor audits outside transactions
 
@@ -157,6 +158,42 @@ def test_a_fatal_line_in_the_server_log_raises_log_panic_fatal_then_clears(demo,
     _cycle(db1)  # no new line: the condition is gone
     alert.refresh_from_db()
     assert alert.state == "cleared"
+    assert AuditEntry.objects.filter(action=audit.ALERT_CLEARED, node="db1").exists()
+
+
+@pytest.fixture
+def archiving_broken(lab, lab_env):
+    """db1's archive_command fails (`false`) until the test ends; then it is reset."""
+    ha = ha_from_env(lab_env, lab)
+    pgha.query(ha.primary, "ALTER SYSTEM SET archive_command = 'false'")
+    pgha.query(ha.primary, "SELECT pg_reload_conf()")
+    yield ha
+    pgha.query(ha.primary, "ALTER SYSTEM RESET archive_command")
+    pgha.query(ha.primary, "SELECT pg_reload_conf()")
+
+
+def _poll(nodes, check, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        _cycle(nodes)
+    return check()
+
+
+def test_failing_archiving_raises_archive_failures_and_archiving_again_clears_it(
+    demo, archiving_broken
+):
+    ha, db1 = archiving_broken, [n for n in demo if n.name == "db1"]
+    _cycle(db1)
+    pgha.query(ha.primary, "SELECT txid_current()")  # some WAL, then a segment to archive
+    pgha.query(ha.primary, "SELECT pg_switch_wal()")
+    assert _poll(db1, lambda: _open("archive_failures") is not None, 20)
+    alert = _open("archive_failures")
+    assert (alert.state, alert.severity, alert.node.name) == ("firing", "warning", "db1")
+    assert alert.message.startswith("archiving fails on db1")
+
+    pgha.query(ha.primary, "ALTER SYSTEM RESET archive_command")
+    pgha.query(ha.primary, "SELECT pg_reload_conf()")  # wakes the archiver, which retries
+    assert _poll(db1, lambda: _open("archive_failures") is None, 30)
     assert AuditEntry.objects.filter(action=audit.ALERT_CLEARED, node="db1").exists()
 
 
