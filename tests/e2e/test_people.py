@@ -82,3 +82,36 @@ def test_dba_sees_a_held_sync_and_confirms_it(lab_env, page, screenshot):
     finally:
         directory.restore()
         directory.conn.unbind_s()
+
+
+def test_dba_marks_an_application_account_functional_naming_a_bad_owner_first(
+    lab_env, page, screenshot
+):
+    register_demo(os.environ)
+    assert actions.sync_directory().status == "applied"
+    for cluster in Cluster.objects.all():
+        assert actions.import_accounts(cluster).status == "succeeded"
+    make_user("dana", persona="dba", first_name="Dana", last_name="Admin")
+    _sign_in(page, "dana")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="People").click()
+    page.get_by_role("button", name=re.compile(r"^Accounts$")).click()
+    page.get_by_label("Cluster").select_option(label="lab-pg")
+    page.get_by_label("Search accounts").fill("billing_app")
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("link", name="billing_app").click()
+    expect(page.locator("pre")).to_contain_text("owner=team-billing")
+    page.get_by_label("Owning person (uid)").fill("nobody")
+    page.get_by_label("Purpose").fill("billing application")
+    page.get_by_role("button", name="Mark functional").click()
+    expect(page.locator(".field-error")).to_contain_text("No person has the uid 'nobody'")
+    screenshot("bad-owner")
+    page.get_by_label("Owning person (uid)").fill("erin")
+    page.get_by_label("Owning team").fill("team-billing")
+    page.get_by_role("button", name="Mark functional").click()
+    expect(page.locator(".messages")).to_contain_text("is now a functional account")
+    screenshot("functional")
+    page.goto("/people/erin/")
+    owned = page.locator("table.accounts-table").nth(1)
+    expect(owned).to_contain_text("billing_app")
+    expect(owned).to_contain_text("billing application")
+    screenshot("owner-page")
