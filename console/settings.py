@@ -378,6 +378,7 @@ SPECTACULAR_SETTINGS = {
         "ClusterKindEnum": "clusters.models.Cluster.Kind",
         "NodeStateEnum": "clusters.models.NodeStatus.State",
         "AlertStateEnum": "clusters.models.Alert.State",
+        "PersonStateEnum": "users.models.Person.State",
     },
 }
 

@@ -96,6 +96,7 @@ def _filtered(form_class, request):
 
 
 class PersonViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Person.objects.none()  # for the schema; get_queryset asks the gate
     lookup_field = "uid"
     lookup_value_regex = "[^/]+"
     pagination_class = _paging("uid")
@@ -117,6 +118,7 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class AccountViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = DatabaseAccount.objects.none()  # for the schema; get_queryset asks the gate
     serializer_class = AccountSerializer
     pagination_class = _paging("id")
 
@@ -137,6 +139,7 @@ class AccountViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class DirectorySyncViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = DirectorySync.objects.none()  # for the schema; get_queryset asks the gate
     serializer_class = DirectorySyncSerializer
     pagination_class = _paging("-id")
 
