@@ -125,6 +125,13 @@ def check_local_infile(probe: Probe) -> Verdict:
                    data={"runtime": runtime, "configured": configured})  # fmt: skip
 
 
+def _starts_off(options: MysqldOptions) -> bool:
+    try:
+        return mycnf.as_bool(options.value("local_infile")) is False
+    except ValueError:
+        return False  # an unreadable value: the server warns and takes OFF; we write 0
+
+
 def fix_local_infile(probe: Probe, verdict: Verdict) -> str:
     """Write local-infile=0 in [mysqld] of the main option file (atomically, with a backup),
     check that the server would now start with it off, then SET GLOBAL local_infile = 0.
@@ -135,13 +142,13 @@ def fix_local_infile(probe: Probe, verdict: Verdict) -> str:
         raise FixRefused("the console could not find the option file the server reads")
     done = []
     backup = ""
-    if options.value("local_infile") != "0":
+    if not _starts_off(options):
         text = probe.command(["cat", "--", path], keep_output=False).stdout
         edited = mycnf.set_option(text, "mysqld", "local-infile", "0")
         backup = replace_file(probe, path, edited)
         done.append(f"wrote local-infile=0 in [mysqld] of {path} (backup: {backup})")
         probe.forget()
-        if mysqld_options(probe).value("local_infile") != "0":
+        if not _starts_off(mysqld_options(probe)):
             restore_file(probe, backup, path)
             raise FixFailed(
                 f"after writing {path}, another option file or group still sets local_infile "

@@ -90,6 +90,7 @@ def baseline_report(request):
     require_perm(request.user, VIEW)
     failing_only = request.GET.get("failing") == "1"
     context = {
+        "others": Node.objects.exclude(service__in=DB_SERVICES).count(),
         "rows": _report(failing_only),
         "failing_only": failing_only,
         "can_run": request.user.has_perm(RUN),

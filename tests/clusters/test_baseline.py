@@ -384,9 +384,14 @@ def test_report_page_csv_and_node_page(client, nodes, dba, manager, outsider):
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][:4] == ["node", "cluster", "service", "check"]
     assert {r[0] for r in rows[1:]} >= {"db1", "my1"}
+    assert "3 other hosts (pgpool-II, bare hosts) have no baseline checks" in text
+    db1_page = client.get(reverse("clusters:baseline_node", args=[nodes["db1"].pk])).content
+    settings_url = reverse("clusters:node_setting", args=[nodes["db1"].pk, "ssl"])
+    assert f'<a href="{settings_url}">fix it there</a>' in db1_page.decode()  # ssl: review
     node_page = client.get(reverse("clusters:baseline_node", args=[nodes["my1"].pk]))
     assert "anonymous accounts let anyone log in" in node_page.content.decode()
-    assert "Fix" not in node_page.content.decode().split("<main")[1].split("</main>")[0] or True
+    assert "Fix: drop the anonymous accounts" not in node_page.content.decode()  # manager
+    assert "Check now" not in node_page.content.decode()
     fix_url = reverse("clusters:baseline_fix", args=[nodes["my1"].pk])
     assert client.post(fix_url, {"check": "mariadb.remote_root"}).status_code == 403
     client.force_login(outsider)

@@ -96,3 +96,13 @@ def test_dba_fixes_anonymous_accounts_from_the_report(
     check = page.locator("#check-mariadb\\.anonymous_accounts")
     expect(check.locator(".status")).to_have_text("pass")
     screenshot("node-after")
+
+    # db1: ssl off is for review, fixed on the settings page ("fix it there")
+    page.goto("/clusters/baseline/")
+    page.get_by_role("link", name="db1", exact=True).click()
+    ssl = page.locator("#check-pg\\.ssl")
+    expect(ssl.locator(".status")).to_have_text("review")
+    expect(ssl.get_by_role("link", name="fix it there")).to_have_attribute(
+        "href", re.compile(r"/settings/ssl/$")
+    )
+    screenshot("db1")
