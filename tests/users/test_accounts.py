@@ -275,3 +275,18 @@ def test_the_accounts_api_filters_and_refuses_bad_filters(demo, manager, client)
     body = client.get("/api/accounts/", {"kind": "personal", "person": "alice"}).json()
     assert sorted(a["cluster"] for a in body["results"]) == ["lab-mariadb", "lab-pg"]
     assert client.get("/api/accounts/", {"kind": "nonsense"}).status_code == 400
+
+
+def test_no_secret_reaches_an_audit_entry_or_a_job_log(demo, lab_env, assert_no_secret_stored):
+    from console import jobs
+    from tests.factories import make_job
+    from users.tasks import import_accounts as import_task
+
+    _sync_people()
+    job = make_job(kind="users.import_accounts", status="pending")
+    jobs.run_job(job.pk, import_task.body)
+    assert_no_secret_stored(
+        lab_env["LAB_PG_PASSWORD"],
+        lab_env["LAB_MYSQL_PASSWORD"],
+        lab_env["LAB_LDAP_ADMIN_PASSWORD"],
+    )
