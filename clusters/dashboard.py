@@ -195,17 +195,26 @@ def _compute(user) -> tuple[list[FleetRow], list[str]]:
     return rows, sorted({c.environment for c in clusters})
 
 
+# The computed rows of this process, by cache key. Django's cache holds only a marker for each
+# key: unpickling a thousand rows from it would cost more than computing them again, and
+# clearing Django's cache (or the marker expiring) still forces a new computation.
+_rows: dict[str, tuple] = {}
+
+
 def fleet(user) -> Fleet:
     """Every cluster `user` may see with its state, primary, standbys in sync, worst lag,
-    pgpool-II backends and open alerts, sorted by state, first page. Computed once per
-    version of the fleet (see the module docstring); `narrow` filters, sorts and pages it."""
+    pgpool-II backends and open alerts. Computed once per version of the fleet (see the
+    module docstring); `narrow` filters, sorts and pages it."""
     access.clusters_for_user(user)  # PermissionDenied before the cache is asked
     key = f"clusters:fleet:{user.pk}:{hash(_version())}"
-    cached = cache.get(key)
-    if cached is None:
-        cached = _compute(user)
-        cache.set(key, cached, CACHE_SECONDS)
-    rows, environments = cached
+    computed = _rows.get(key) if cache.get(key) else None
+    if computed is None:
+        computed = _compute(user)
+        if len(_rows) >= 32:  # old versions: nobody asks for them again
+            _rows.clear()
+        _rows[key] = computed
+        cache.set(key, True, CACHE_SECONDS)
+    rows, environments = computed
     return Fleet(rows, {}, environments, len(rows), len(rows))
 
 
