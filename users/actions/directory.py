@@ -176,8 +176,8 @@ def _apply(plan: SyncPlan, run: DirectorySync, *, actor, source: str) -> None:
         before = {name: getattr(person, name) for name in changed}
         _copy(person, entry, now)
         person.save()
-        log(audit.PERSON_SYNCED, person, "; ".join(f"{n}: {before[n]!s} -> {getattr(person, n)!s}"
-                                                    for n in changed))  # fmt: skip
+        detail = "; ".join(f"{n}: {before[n]!s} -> {getattr(person, n)!s}" for n in changed)
+        log(audit.PERSON_SYNCED, person, detail)
     for person, entry in plan.returned:
         _copy(person, entry, now)
         person.state, person.left_at, person.left_reason = Person.State.ACTIVE, None, ""
