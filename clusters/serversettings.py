@@ -198,6 +198,21 @@ def _pg_range(row: dict, number: float, shown: str) -> None:
         raise SettingRefused(f"{row['name']}: {shown} is above the maximum {high}{unit}.")
 
 
+def pg_shown(value: str, unit: str) -> str:
+    """A raw pg_settings number in its base `unit` as SHOW prints it: in the largest unit it is
+    a whole number of (4096 with unit kB is 4MB, 60 with unit s is 1min); other values as they
+    are."""
+    if not unit or not re.fullmatch(r"-?\d+", value or "") or int(value) <= 0:
+        return value
+    kind, base = _unit_factor(unit)
+    amount = int(value) * base
+    table = _MEMORY if kind == "memory" else _TIME
+    for name, size in sorted(table.items(), key=lambda item: -item[1]):
+        if size >= 1 and amount % size == 0:
+            return f"{int(amount // size)}{name}"
+    return f"{value}{unit}"
+
+
 def split_pg_list(value: str) -> list[str]:
     """Elements of a list value as written in postgresql.conf or by SHOW: comma-separated,
     each bare (blanks trimmed) or in double quotes ("" for a quote inside)."""

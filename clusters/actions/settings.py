@@ -40,6 +40,7 @@ from clusters.serversettings import (
     lost_access,
     parse_address_list,
     pg_literals_of_file_value,
+    pg_shown,
 )
 from console import audit
 from console.errors import ExpectedFailure
@@ -647,7 +648,8 @@ def _pg_shown(r: dict) -> dict:
         "name": r["name"], "value": redact(r["shown"] or r["setting"] or ""),
         "setting": redact(r["setting"] or ""), "unit": r["unit"], "category": r["category"],
         "description": r["short_desc"], "context": r["context"], "vartype": r["vartype"],
-        "source": r["source"], "sourcefile": r["sourcefile"], "default": redact(r["boot_val"]),
+        "source": r["source"], "sourcefile": r["sourcefile"],
+        "default": redact(pg_shown(r["boot_val"], r["unit"])),
         "pending": bool(r["pending_restart"]), "changed": r["source"] not in _PG_OURS,
         "auto": None if r["auto_setting"] is None else redact(r["auto_setting"]),
         "file_value": None, "enumvals": r["enumvals"], "min": r["min_val"], "max": r["max_val"],

@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
                 (
                     "scope",
                     models.CharField(
-                        choices=[("node", "Node"), ("cluster", "Cluster")],
+                        choices=[("node", "node"), ("cluster", "cluster")],
                         default="node",
                         max_length=8,
                     ),
@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
                 (
                     "operation",
                     models.CharField(
-                        choices=[("set", "Set"), ("reset", "reset to default")],
+                        choices=[("set", "set"), ("reset", "reset to default")],
                         default="set",
                         max_length=8,
                     ),
@@ -55,9 +55,9 @@ class Migration(migrations.Migration):
                     "status",
                     models.CharField(
                         choices=[
-                            ("applied", "Applied"),
+                            ("applied", "applied"),
                             ("restart_needed", "restart needed"),
-                            ("failed", "Failed"),
+                            ("failed", "failed"),
                         ],
                         max_length=16,
                     ),

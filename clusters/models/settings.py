@@ -18,17 +18,17 @@ from clusters.models.inventory import Cluster, Node
 
 class SettingChange(models.Model):
     class Scope(models.TextChoices):
-        NODE = "node"
-        CLUSTER = "cluster"
+        NODE = "node", "node"
+        CLUSTER = "cluster", "cluster"
 
     class Operation(models.TextChoices):
-        SET = "set"
+        SET = "set", "set"
         RESET = "reset", "reset to default"
 
     class Status(models.TextChoices):
-        APPLIED = "applied"
+        APPLIED = "applied", "applied"
         RESTART_NEEDED = "restart_needed", "restart needed"
-        FAILED = "failed"
+        FAILED = "failed", "failed"
 
     request_id = models.UUIDField(default=uuid.uuid4, db_index=True)
     scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.NODE)

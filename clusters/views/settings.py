@@ -16,9 +16,10 @@ from clusters import access
 from clusters.actions.settings import list_settings, read_row
 from clusters.forms.settings import SettingChangeForm, SettingsFilterForm
 from clusters.models import Node, SettingChange
-from clusters.serversettings import mariadb_key_order, pg_key_order
+from clusters.serversettings import mariadb_key_order, pg_key_order, pg_shown
 from console import jobs
 from console.executor import ExecutorError
+from console.executor.redact import redact
 
 HISTORY = 50
 
@@ -80,6 +81,14 @@ def _row(request, node: Node, name: str, *, fresh: bool) -> tuple[dict | None, s
     return row, ""
 
 
+def _default(node: Node, row: dict | None) -> str:
+    if not row:
+        return ""
+    if node.service == Node.Service.POSTGRESQL:
+        return redact(pg_shown(row.get("boot_val") or "", row.get("unit") or ""))
+    return redact(row.get("default_value") or "")
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 def node_setting(request, pk: int, name: str):
@@ -107,8 +116,9 @@ def node_setting(request, pk: int, name: str):
     context = {
         "node": node,
         "name": name,
-        "row": row,
+        "row": {k: redact(v) if isinstance(v, str) else v for k, v in row.items()} if row else row,
         "description": (row or {}).get("short_desc") or (row or {}).get("description") or "",
+        "default": _default(node, row),
         "error": error,
         "form": form,
         "history": history.select_related("node")[:HISTORY],

@@ -13,6 +13,7 @@ from clusters.serversettings import (
     lost_access,
     parse_address_list,
     pg_literals_of_file_value,
+    pg_shown,
     split_pg_list,
 )
 
@@ -165,3 +166,12 @@ def test_mariadb_bind_address_and_informational_variables():
     assert check_mariadb_value(MY_BIND, "10.77.0.14, 127.0.0.1").config == "10.77.0.14,127.0.0.1"
     assert "cannot be empty" in refused(MY_BIND, " ", check_mariadb_value)
     assert "read-only" in refused(MY_VERSION, "11.0", check_mariadb_value)
+
+
+def test_raw_numbers_are_shown_as_show_prints_them():
+    assert pg_shown("4096", "kB") == "4MB"
+    assert pg_shown("16384", "8kB") == "128MB"
+    assert pg_shown("60", "s") == "1min"
+    assert pg_shown("1500", "ms") == "1500ms"
+    assert pg_shown("-1", "kB") == "-1" and pg_shown("0", "ms") == "0"
+    assert pg_shown("on", "") == "on"
