@@ -245,6 +245,16 @@ def test_an_unreachable_server_fails_its_import_and_keeps_the_accounts(demo, dba
     assert failed.actor_name == dba.username
 
 
+def test_a_primary_that_cannot_be_read_gives_way_to_its_standby(demo):
+    from clusters.models import Node
+
+    Node.objects.filter(name="db1").update(db_port=1)
+    record = actions.import_accounts(demo["lab-pg"])
+    assert (record.status, record.node.name) == ("succeeded", "db2")
+    assert "db1" in record.error  # what was tried first, and why it failed
+    assert _account("lab-pg", "alice").node.name == "db2"
+
+
 def test_classifying_needs_a_dba_and_names_the_bad_field(demo, dba, helpdesk, client):
     _import(demo, "lab-pg")
     account = _account("lab-pg", "old_contractor")

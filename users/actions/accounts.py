@@ -40,12 +40,13 @@ def naming_rules() -> inventory.NamingRules:
     return inventory.NamingRules(settings.PEOPLE_ACCOUNT_NAME_RULES)
 
 
-def source_node(cluster: Cluster) -> Node | None:
-    """The node whose logins count for the cluster: its primary database server."""
+def source_nodes(cluster: Cluster) -> list[Node]:
+    """The database servers of a cluster in the order their logins are read: the primary, then
+    the others (roles and mysql.* tables replicate, so a standby answers when the primary is
+    down; a diverged replica is a drift for the monitoring to find, not for this list)."""
     services = (Node.Service.POSTGRESQL, Node.Service.MARIADB)
     nodes = list(cluster.nodes.filter(service__in=services).order_by("name"))
-    primaries = [n for n in nodes if n.role == Node.Role.PRIMARY]
-    return (primaries or nodes or [None])[0]
+    return sorted(nodes, key=lambda n: n.role != Node.Role.PRIMARY)
 
 
 def read_accounts(node: Node, *, actor=None, job=None) -> list[inventory.ServerAccount]:
@@ -65,30 +66,33 @@ def _names(items: list[str]) -> str:
 
 
 def import_accounts(cluster: Cluster, *, actor=None, job=None, source=AuditEntry.Source.JOB):
-    """Import one cluster's logins; returns the AccountImport (failed when the server could not
-    be read: then no account changes). Idempotent: a second import of an unchanged server
-    changes nothing and says so."""
+    """Import one cluster's logins, read from its primary or, when that cannot be read, from
+    another of its servers; returns the AccountImport (failed when no server could be read: then
+    no account changes). Idempotent: a second import of an unchanged server changes nothing and
+    says so."""
     started = timezone.now()
-    node = source_node(cluster)
-    record = AccountImport(cluster=cluster, node=node, started=started, job=job)
-    try:
-        if node is None:
-            raise ExecutorError(f"cluster {cluster.name} has no database server")
-        found = read_accounts(node, actor=actor, job=job)
-    except ExecutorError as e:
-        record.status, record.error, record.finished = (
-            AccountImport.Status.FAILED,
-            str(e),
-            timezone.now(),
-        )
+    record = AccountImport(cluster=cluster, started=started, job=job)
+    errors, found, node = [], None, None
+    for node in source_nodes(cluster):
+        try:
+            found = read_accounts(node, actor=actor, job=job)
+            break
+        except ExecutorError as e:
+            errors.append(str(e))
+    record.node = node
+    if found is None:
+        error = "; ".join(errors) or f"cluster {cluster.name} has no database server"
+        record.status, record.error = AccountImport.Status.FAILED, error
+        record.finished = timezone.now()
         with transaction.atomic():
             record.save()
             audit.append(
                 audit.ACCOUNTS_IMPORTED, actor=actor, source=source,
                 status=AuditEntry.Status.FAILED, target=f"cluster:{cluster.name}",
-                node=node.name if node else "", error=str(e), job_id=job.pk if job else None,
+                node=node.name if node else "", error=error, job_id=job.pk if job else None,
             )  # fmt: skip
         return record
+    record.error = "; ".join(errors)  # servers tried before the one that answered
     with transaction.atomic():
         _store(cluster, node, found, record, actor=actor, source=source)
         record.status, record.finished = AccountImport.Status.SUCCEEDED, timezone.now()
