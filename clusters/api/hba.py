@@ -230,7 +230,7 @@ class HbaViewSet(viewsets.ViewSet):
         body = ReadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         adopt = body.validated_data["adopt"]
-        cluster = self._cluster(request, pk, perm="change" if adopt else "view")
+        cluster = self._cluster(request, pk, perm="change")
         try:
             job = actions.start_read(cluster, adopt=adopt, actor=request.user, source=API)
         except actions.HbaRefused as e:

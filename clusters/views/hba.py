@@ -170,7 +170,7 @@ def hba_rollback(request, pk: int, number: int):
 @login_required
 def hba_read(request, pk: int):
     adopt = request.POST.get("adopt") == "1"
-    cluster = access.get_cluster_for_hba(request.user, pk, perm="change" if adopt else "view")
+    cluster = access.get_cluster_for_hba(request.user, pk, perm="change")
     try:
         job = actions.start_read(cluster, adopt=adopt, actor=request.user,
                                  source=AuditEntry.Source.UI)  # fmt: skip

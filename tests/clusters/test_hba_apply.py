@@ -315,6 +315,7 @@ def test_page_shows_rules_lint_and_drift_to_a_dba_and_a_manager(client, imported
     assert (
         client.post(f"/clusters/{imported.pk}/hba/apply/", {"confirm": "lab-pg"}).status_code == 403
     )
+    assert client.post(f"/clusters/{imported.pk}/hba/read/").status_code == 403
     client.force_login(make_user("hugo", persona="helpdesk"))
     assert client.get(url).status_code == 403
     client.force_login(dba)
