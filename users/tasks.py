@@ -36,27 +36,32 @@ def sync_directory_scheduled() -> None:
 
 @jobs.job_task("users.import_accounts")
 def import_accounts(ctx: JobContext) -> dict:
-    """Import the accounts of the clusters in params["clusters"] (every cluster when absent)."""
+    """Import the accounts of the clusters in params["clusters"] (every cluster when absent),
+    several at once."""
     wanted = ctx.job.params.get("clusters")
     clusters = Cluster.objects.all() if wanted is None else Cluster.objects.filter(pk__in=wanted)
-    results, failed = {}, []
     clusters = list(clusters)
-    for done, cluster in enumerate(clusters, 1):
-        record = actions.import_accounts(cluster, actor=ctx.user, job=ctx.job,
-                                         source=ctx.job.source)  # fmt: skip
+    finished = []
+
+    def done(record: AccountImport) -> None:
+        finished.append(record)
         if record.status == AccountImport.Status.FAILED:
-            failed.append(cluster.name)
-            ctx.log(f"{cluster.name}: {record.error}", "error")
+            ctx.log(f"{record.cluster.name}: {record.error}", "error")
         else:
             ctx.log(
-                f"{cluster.name}: {record.seen} logins, {record.added} new, "
-                f"{record.changed} changed, {record.gone} gone, {record.linked} linked"
+                f"{record.cluster.name}: {record.seen} logins from {record.node.name}, "
+                f"{record.added} new, {record.changed} changed, {record.gone} gone, "
+                f"{record.linked} linked"
             )
-        results[cluster.name] = record.status
-        ctx.progress(100 * done // len(clusters))
+        ctx.progress(100 * len(finished) // len(clusters))
+
+    records = actions.import_clusters(
+        clusters, actor=ctx.user, job=ctx.job, source=ctx.job.source, done=done
+    )
+    failed = [r.cluster.name for r in records if r.status == AccountImport.Status.FAILED]
     if failed:
         raise JobFailed(f"could not import the accounts of {', '.join(failed)}")
-    return results
+    return {r.cluster.name: r.status for r in records}
 
 
 @shared_task(name="users.import_accounts_all", ignore_result=True)

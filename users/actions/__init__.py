@@ -4,6 +4,7 @@
 from users.actions.accounts import (
     ClassificationRefused,
     import_accounts,
+    import_clusters,
     link_account,
     mark_account_functional,
     unclassify_account,
@@ -22,6 +23,7 @@ __all__ = [
     "confirm_directory_sync",
     "dismiss_directory_sync",
     "import_accounts",
+    "import_clusters",
     "link_account",
     "mark_account_functional",
     "open_hold",

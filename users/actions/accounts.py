@@ -10,8 +10,11 @@ Classification, by a person: `link_account` (personal, to a Person), `mark_accou
 account is already so. An import never overrides what a person decided (`linked_by=manual`).
 """
 
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from clusters.models import Cluster, Node
@@ -26,6 +29,7 @@ SERVER_FACTS = (
     "plugin", "attributes", "comment",
 )  # fmt: skip
 _LIST_LIMIT = 20  # names listed in an audit entry before "and n more"
+IMPORT_WORKERS = 8  # clusters imported at once: a server that does not answer delays only one
 
 
 class ClassificationRefused(Exception):
@@ -98,6 +102,33 @@ def import_accounts(cluster: Cluster, *, actor=None, job=None, source=AuditEntry
         record.status, record.finished = AccountImport.Status.SUCCEEDED, timezone.now()
         record.save()
     return record
+
+
+def import_clusters(
+    clusters: Iterable[Cluster], *, actor=None, job=None, source=AuditEntry.Source.JOB,
+    done: Callable[[AccountImport], None] | None = None,
+) -> list[AccountImport]:  # fmt: skip
+    """`import_accounts` for several clusters, IMPORT_WORKERS at a time, each thread on its own
+    console connection; `done(record)` is called as each cluster ends. Returns the records in
+    the clusters' order."""
+    clusters = list(clusters)
+
+    def one(cluster: Cluster) -> AccountImport:
+        try:
+            return import_accounts(cluster, actor=actor, job=job, source=source)
+        finally:
+            connection.close()
+
+    records: dict[int, AccountImport] = {}
+    workers = max(1, min(IMPORT_WORKERS, len(clusters)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
+        futures = [pool.submit(one, cluster) for cluster in clusters]
+        for future in as_completed(futures):
+            record = future.result()
+            records[record.cluster_id] = record
+            if done is not None:
+                done(record)
+    return [records[cluster.pk] for cluster in clusters]
 
 
 def _store(cluster, node, found, record: AccountImport, *, actor, source: str) -> None:
