@@ -219,49 +219,70 @@ def _append_chain(entries: list[AuditEntry]) -> None:
     raise AuditChainBusy(f"no place in the audit chain after {_APPEND_ATTEMPTS} attempts")
 
 
+class _Pending:
+    """One entry waiting in _GroupCommit; `state` is set before `done` is."""
+
+    __slots__ = ("entry", "state", "done")
+
+    def __init__(self, entry: AuditEntry) -> None:
+        self.entry = entry
+        self.state = ""  # "written", "failed", or "lead": write the queue now
+        self.done = threading.Event()
+
+
 class _GroupCommit:
     """Appends made at the same moment by the threads of one process, outside any transaction
     on PostgreSQL, written together.
 
     The collector's workers append two entries per remote call; racing each other for the head,
     most of their attempts lost and were retried (2 to 3 failed inserts per entry at 16 threads).
-    Here the first thread to arrive takes every entry queued by then and inserts them, chained
-    in queue order, with one head read and one multi-row INSERT (one statement: all or none,
-    ids in chain order); the others wait for it. A thread returns only once its own entry is
-    committed, so the executor still records an intent before it touches a host. Should the
-    batch fail (the writing thread's connection broke), each waiting thread appends its own
-    entry alone, on its own connection, and meets its own error. Other processes still race
-    optimistically through the unique prev_hash.
+    Here one thread at a time writes: it takes every entry queued by then and inserts them,
+    chained in queue order, with one head read and one multi-row INSERT (one statement: all or
+    none, ids in chain order), then wakes their threads and hands the lead to the first entry
+    queued meanwhile. A thread returns only once its own entry is committed, so the executor
+    still records an intent before it touches a host. Should a batch fail (the writing thread's
+    connection broke), each other thread of the batch appends its own entry alone, on its own
+    connection, and meets its own error. Other processes still race optimistically through
+    the unique prev_hash.
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._queue: list[list] = []  # [entry, state]: state None (queued), "written", "failed"
+        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
         self._writing = False
 
     def append(self, entry: AuditEntry) -> None:
-        mine = [entry, None]
-        with self._cond:
+        mine = _Pending(entry)
+        with self._lock:
             self._queue.append(mine)
-            while self._writing and mine[1] is None:
-                self._cond.wait()
-            leader = mine[1] is None
-            if leader:
-                self._writing = True
-                batch, self._queue = self._queue, []
-        if leader:
-            state = "failed"
-            try:
-                _append_chain([e for e, _ in batch])
-                state = "written"
-            finally:
-                with self._cond:
-                    for pending in batch:
-                        pending[1] = state
-                    self._writing = False
-                    self._cond.notify_all()
-        elif mine[1] == "failed":
-            _append_chain([entry])
+            lead = not self._writing
+            self._writing = True
+        if not lead:
+            mine.done.wait()
+            if mine.state == "written":
+                return
+            if mine.state == "failed":
+                _append_chain([entry])
+                return
+        self._write_queue()
+
+    def _write_queue(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+        state = "failed"
+        try:
+            _append_chain([pending.entry for pending in batch])
+            state = "written"
+        finally:
+            with self._lock:
+                following = self._queue[0] if self._queue else None
+                self._writing = following is not None
+            for pending in batch:
+                pending.state = state
+                pending.done.set()
+            if following is not None:
+                following.state = "lead"
+                following.done.set()
 
 
 _group = _GroupCommit()

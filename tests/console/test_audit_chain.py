@@ -248,3 +248,46 @@ def test_parallel_verify_checks_the_links_between_ranges():
     result = audit.verify(span=3, workers=2)
     assert result.broken_id == victim.pk + 1
     assert "changed or removed" in result.reason
+
+
+@pytest.mark.django_db(transaction=True)
+def test_appends_from_parallel_threads_are_written_together_in_one_chain(monkeypatch):
+    """Threads of one process (the collector's workers) append without racing each other for
+    the head: what arrives while one batch is written goes into the next, chained in order."""
+    if connection.vendor != "postgresql":
+        pytest.skip("threads share one SQLite file; group appends are for PostgreSQL")
+    import threading
+
+    batches: list[int] = []
+    insert = audit._insert_after_head
+
+    def counting_insert(entries):
+        batches.append(len(entries))
+        insert(entries)
+
+    monkeypatch.setattr(audit, "_insert_after_head", counting_insert)
+    threads, per_thread = 16, 40
+    start = threading.Barrier(threads)
+    returned: list[AuditEntry] = []
+
+    def work(w: int) -> None:
+        try:
+            start.wait()
+            for i in range(per_thread):
+                returned.append(audit.append("test.threads", source="job", target=f"w{w}#{i}"))
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=120)
+    assert len(returned) == threads * per_thread
+    stored = dict(AuditEntry.objects.filter(action="test.threads").values_list("id", "hash"))
+    assert {e.pk: e.hash for e in returned} == stored  # each append returned its own row
+    assert sum(batches) == threads * per_thread  # no attempt lost a race within the process
+    assert max(batches) > 1
+    result = audit.verify()
+    assert result.intact, result
+    assert result.checked == AuditEntry.objects.count()
