@@ -138,3 +138,32 @@ def test_cut_keeps_head_and_tail_within_the_limit():
     assert len(out) <= 200
     assert out.startswith("HEAD") and out.endswith("TAIL")
     assert "characters cut" in out
+
+
+def _redact_ungated(text: str) -> str:
+    """redact() as it was before its patterns had gates: every pattern searched."""
+    from console.executor import redact as module
+
+    for pattern in module._PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    return "\n".join(module._mask_mysql_p(line) for line in text.split("\n"))
+
+
+def test_gated_patterns_mask_exactly_what_every_pattern_masks():
+    """The words that let redact() skip a pattern never skip one that would have matched."""
+    import random
+
+    fernet = Fernet(Fernet.generate_key()).encrypt(b"x").decode()
+    pieces = [
+        "SELECT pg_is_in_recovery()", "PASSWORD 'a b'", "pAsSwOrD('x')", "identified by 'p'",
+        "IDENTIFIED VIA ed25519 USING PASSWORD('q')", "identified with pam as 'svc'",
+        "PGPASSWORD=abc", "--Pwd=x", "db_secret = 'y z'", '"api_TOKEN": "t"',
+        "postgres://u:pw@h/db", "md5" + "a" * 32,
+        "*" + "B" * 40, fernet, "SCRAM-SHA-256$4096:c2FsdA==$c3Q=:c2s=",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbg==\n-----END OPENSSH PRIVATE KEY-----",
+        "mysql -psecret -e 'select 1'", "passwd", "ſecret=x", "İDENTIFIED BY 'w'", "\n", " ",
+    ]  # fmt: skip
+    rng = random.Random(4)
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        assert redact(text) == _redact_ungated(text), text
