@@ -196,7 +196,9 @@ def poll_node(
     """Poll one node through the executor; never raises for what the node does."""
     result = NodeResult(node.pk, node.name)
     t0 = time.monotonic()
-    call = {"job": job, "timeout": timeout, "label": f"monitor {node.name}"}
+    # Audited like every remote call, with the job named in the entries; kept out of the job's
+    # log, which would otherwise get two lines (one a whole statement) per node and cycle.
+    call = {"job": job, "timeout": timeout, "label": f"monitor {node.name}", "job_log": False}
     try:
         if node.service == Node.Service.POSTGRESQL:
             _poll_pg(node, result, call)

@@ -84,8 +84,12 @@ def remote_call(
     label: str = "",
     secrets: Iterable[str] = (),
     keep_output: bool = True,
+    job_log: bool = True,
 ) -> Iterator[Call]:
-    """Record intent, run the body, record its outcome; see the module docstring."""
+    """Record intent, run the body, record its outcome; see the module docstring.
+
+    `job_log=False` keeps the call out of the job's log (its audit entries still name the job),
+    for jobs that make calls by the hundred, like the collector's polls."""
     ensure_outside_transaction()
     secrets = tuple(s for s in secrets if s)
     if actor is None and job is not None:
@@ -102,7 +106,8 @@ def remote_call(
         "job_id": job.pk if job is not None else None,
     }
     intent = audit.append(action, status=AuditEntry.Status.STARTED, **common)
-    _job_log(job, f"[{node}] $ {command}")
+    log_job = job if job_log else None
+    _job_log(log_job, f"[{node}] $ {command}")
     call = Call(secrets=secrets, intent_id=intent.pk, keep_output=keep_output)
     try:
         yield call
@@ -111,7 +116,7 @@ def remote_call(
             call.fail(_describe(e))
         raise
     finally:
-        _record_outcome(action, call, common, job)
+        _record_outcome(action, call, common, log_job)
 
 
 def _describe(exc: BaseException) -> str:

@@ -88,6 +88,7 @@ def run_sql(
     timeout: float | None = None,
     secrets=(),
     dbname: str | None = None,
+    job_log: bool = True,
 ) -> SqlResult:
     """Run one statement on the target's server and return its columns, rows and rowcount.
 
@@ -97,6 +98,7 @@ def run_sql(
     `secrets`; the outcome records the row count and columns, not the rows. The statement is
     cancelled by the server after `timeout` seconds and, should the server not act (a commit
     waiting for a synchronous standby), by the client soon after: SqlFailed either way.
+    With `job_log=False` the call is audited (naming the job) but not written to the job's log.
     """
     ensure_outside_transaction()
     t = _db_target(target)
@@ -112,6 +114,7 @@ def run_sql(
         source=source,
         label=label,
         secrets=(*secrets, t.password),
+        job_log=job_log,
     ) as call:
         if isinstance(t, PgTarget):
             columns, rows, rowcount, notices = _pg_execute(t, query, params, timeout, dbname)

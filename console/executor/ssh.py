@@ -87,6 +87,7 @@ def run_command(
     secrets=(),
     input: str | None = None,
     keep_output: bool = True,
+    job_log: bool = True,
 ) -> CommandResult:
     """Run `argv` on the target over SSH and return its exit code and output.
 
@@ -98,7 +99,8 @@ def run_command(
     outcome entry after, outside any transaction (inside one this raises RuntimeError first);
     the target's private key and `secrets` are masked in both and in the job log. With
     `check`, a non-zero exit raises CommandFailed carrying the result. `keep_output=False`
-    records only the output's size in the outcome entry (for reads of logs and data).
+    records only the output's size in the outcome entry (for reads of logs and data);
+    `job_log=False` audits the call (naming the job) without writing it to the job's log.
     """
     if isinstance(argv, (str, bytes)) or not all(isinstance(a, str) for a in argv):
         raise TypeError("argv must be a list of str, never a shell string")
@@ -116,6 +118,7 @@ def run_command(
         label=label,
         secrets=(*secrets, t.private_key),
         keep_output=keep_output,
+        job_log=job_log,
     ) as call:
         out = asyncio.run(_run(t, command, timeout + _KILL_AFTER + _CLIENT_GRACE, input))
         out.timed_out = out.timed_out or (

@@ -184,6 +184,18 @@ def test_pg_call_in_a_job_writes_the_job_log(pg_target, check_audit, dba):
 
 
 @lab
+def test_pg_call_in_a_job_without_job_log_is_audited_naming_the_job(pg_target, check_audit, dba):
+    """job_log=False (the collector's polls): both audit entries name the job, its log stays
+    empty."""
+    job = factories.make_job(user=dba)
+    run_sql(pg_target, "SELECT 1 AS one", job=job, job_log=False)
+    outcome = check_audit(AuditEntry.Status.SUCCEEDED)
+    assert (outcome.source, outcome.job_id, outcome.actor_name) == ("job", job.pk, "dba")
+    assert AuditEntry.objects.get(pk=outcome.intent_id).job_id == job.pk
+    assert not JobLogLine.objects.filter(job=job).exists()
+
+
+@lab
 def test_pg_call_inside_a_transaction_raises_before_anything(pg_target):
     before = AuditEntry.objects.count()
     with transaction.atomic(), pytest.raises(RuntimeError, match="inside a database transaction"):
