@@ -316,44 +316,66 @@ def evaluate(cycle=None, *, now: datetime | None = None, job=None) -> dict:
 
 
 def _reconcile(findings, unknown, rules, windows, now, job) -> dict:
+    """Open, raise, update and clear alerts so that they match `findings`."""
     counts = dict.fromkeys(("opened", "raised", "held", "cleared"), 0)
     still_open = Alert.objects.filter(cleared__isnull=True).select_related("rule", "cluster")
     open_alerts = {(a.rule.key, a.cluster_id, a.subject): a for a in still_open}
+    new_pending: list[Alert] = []
     held: list[Alert] = []
+    changed: list[Alert] = []
     for key, found in findings.items():
-        alert = open_alerts.pop(key, None)
-        rule = rules[found.rule]
+        rule, alert = rules[found.rule], open_alerts.pop(key, None)
         if alert is None:
             alert = Alert(rule=rule, cluster_id=found.cluster_id, node_id=found.node_id,
                           subject=found.subject, first_seen=now)  # fmt: skip
-        alert.severity, alert.value, alert.message = found.severity, found.value, found.message
+        news = (found.severity, found.value, found.message)
+        if alert.pk and news != (alert.severity, alert.value, alert.message):
+            changed.append(alert)
+        alert.severity, alert.value, alert.message = news
         alert.last_seen = now
-        due = (now - alert.first_seen).total_seconds() >= rule.for_seconds
-        if alert.state == Alert.State.PENDING and due:
-            try:
-                raised = fire_alert(alert, now=now, window=windows.get(found.cluster_id), job=job)
-            except IntegrityError:  # another evaluation opened it meanwhile
-                raised = False
-            counts["raised"] += raised
-            counts["opened"] += raised and alert.first_seen == now
+        if alert.state == Alert.State.PENDING and _held_long_enough(alert, rule, now):
+            counts["raised"] += _raise(alert, windows.get(found.cluster_id), now, job)
         elif alert.pk is None:
-            try:
-                alert.save()  # pending: the partial unique constraint keeps it the only one
-                counts["opened"] += 1
-            except IntegrityError:
-                logger.info("alert %s opened by another evaluation", key)
+            new_pending.append(alert)
         else:
             held.append(alert)
-    fields = ["severity", "value", "message", "last_seen"]
-    counts["held"] = Alert.objects.bulk_update(held, fields) if held else 0
+    counts["opened"] = _store(new_pending, held, changed, now)
     for key, alert in open_alerts.items():
-        rule_key, cluster_id, _subject_ = key
-        if rules[rule_key].enabled and (rule_key, cluster_id, alert.node_id) in unknown:
+        rule = rules[key[0]]
+        if rule.enabled and (rule.key, alert.cluster_id, alert.node_id) in unknown:
             continue  # cannot tell: leave it as it is
-        why = "rule disabled" if not rules[rule_key].enabled else "condition gone"
-        window = windows.get(cluster_id)
+        why = "condition gone" if rule.enabled else "rule disabled"
+        window = windows.get(alert.cluster_id)
         counts["cleared"] += clear_alert(alert, now=now, why=why, window=window, job=job)
+    counts["held"] = len(held)
     return counts
+
+
+def _held_long_enough(alert: Alert, rule: AlertRule, now: datetime) -> bool:
+    return (now - alert.first_seen).total_seconds() >= rule.for_seconds
+
+
+def _raise(alert: Alert, window, now: datetime, job) -> bool:
+    try:
+        return fire_alert(alert, now=now, window=window, job=job)
+    except IntegrityError:  # another evaluation opened it meanwhile
+        logger.info("alert %s/%s opened by another evaluation", alert.rule.key, alert.subject)
+        return False
+
+
+def _store(new_pending: list[Alert], held: list[Alert], changed: list[Alert], now) -> int:
+    """Insert the new pending alerts (one statement; one that another evaluation opened
+    meanwhile is skipped by the partial unique index), stamp the held ones as seen, and write
+    the changed ones' severity, value and message. Returns how many were opened."""
+    opened = 0
+    if new_pending:
+        Alert.objects.bulk_create(new_pending, ignore_conflicts=True)
+        opened = len(new_pending)
+    if held:
+        Alert.objects.filter(pk__in=[a.pk for a in held]).update(last_seen=now)
+    if changed:
+        Alert.objects.bulk_update(changed, ["severity", "value", "message"], batch_size=200)
+    return opened
 
 
 def _owe_after_maintenance(windows: dict[int, MaintenanceWindow]) -> int:
