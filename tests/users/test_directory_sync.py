@@ -111,6 +111,9 @@ def test_deleting_more_than_ten_percent_holds_until_a_dba_confirms(lab, director
     assert "2 of 13 active people" in run.reason
     assert set(_states().values()) == {"active"}  # nothing changed
     assert not AuditEntry.objects.filter(action="person.left").exists()
+    # The next sync finds the same: the same hold waits, refreshed, with no second alert.
+    assert actions.sync_directory().pk == run.pk
+    assert AuditEntry.objects.filter(action="directory.sync_held").count() == 1
 
     actions.confirm_directory_sync(run, actor=dba)
     run.refresh_from_db()

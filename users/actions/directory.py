@@ -128,7 +128,21 @@ def _supersede_open_hold() -> None:
 
 
 def _hold(kind, reason, *, started, actor, source, job, entries=(), plan=None) -> DirectorySync:
+    """Record a held run and audit it, unless the open hold already says the same (same kind,
+    same people leaving): then it is refreshed with this read, and no new alert is raised."""
+    would_leave = sorted(p.uid for p, _ in plan.leave) if plan else []
+    snapshot = [e.as_dict() for e in entries]
     with transaction.atomic():
+        same = (
+            DirectorySync.objects.select_for_update()
+            .filter(status=DirectorySync.Status.HELD, hold_kind=kind, would_leave=would_leave)
+            .first()
+        )
+        if same is not None:
+            same.reason, same.snapshot, same.seen = reason, snapshot, len(entries)
+            same.finished = timezone.now()
+            same.save(update_fields=["reason", "snapshot", "seen", "finished"])
+            return same
         _supersede_open_hold()
         run = DirectorySync.objects.create(
             started=started,
@@ -139,8 +153,8 @@ def _hold(kind, reason, *, started, actor, source, job, entries=(), plan=None) -
             source=source,
             job=job,
             seen=len(entries),
-            would_leave=sorted(p.uid for p, _ in plan.leave) if plan else [],
-            snapshot=[e.as_dict() for e in entries],
+            would_leave=would_leave,
+            snapshot=snapshot,
         )
         audit.append(
             audit.DIRECTORY_SYNC_HELD,
@@ -149,7 +163,7 @@ def _hold(kind, reason, *, started, actor, source, job, entries=(), plan=None) -
             status=AuditEntry.Status.FAILED,
             target=f"directory-sync:{run.pk}",
             error=reason,
-            output=("would mark left: " + ", ".join(run.would_leave)) if run.would_leave else "",
+            output=("would mark left: " + ", ".join(would_leave)) if would_leave else "",
             job_id=job.pk if job else None,
         )
     return run
