@@ -38,7 +38,7 @@ def threshold(value, unit: str) -> str:
     if value is None:
         return "—"
     if unit == "bytes":
-        return f"{value / 1048576:g} MiB"
+        return f"{value / 1048576:.1f}".removesuffix(".0") + " MiB"
     return f"{value:g} {unit}".strip()
 
 
