@@ -79,7 +79,7 @@ def _lag_label(row: dict | None) -> tuple[str, str, str]:
     seconds = row.get("replay_lag_s")
     label = f"{sync} · {bytes_human(lag)}"
     if seconds is not None:
-        label += f" · {seconds:.1f} s"
+        label += f" · {seconds * 1000:.0f} ms" if seconds < 1 else f" · {seconds:.1f} s"
     css = "repl-sync" if sync in ("sync", "quorum") else "repl-async"
     title = f"{row.get('state')}, {sync}; replay lag {bytes_human(lag)}"
     return label, css, title
@@ -144,7 +144,7 @@ def _replication_arcs(topo: Topology, db_boxes: list[Box], rows: list[dict]) -> 
         label, css, title = _lag_label(row)
         if box.node.service == "mariadb":
             label, css, title = "replica", "repl-async", "MariaDB replication"
-        d = 44 + 26 * i
+        d = 44 + 34 * i
         x1, x2, y = primary.cx, box.cx - 8, primary.y + primary.h
         path = f"M{x1},{y} C{x1},{y + d} {x2},{y + d} {x2},{y + 6}"
         lx, ly = (x1 + x2) // 2, y + int(0.75 * d) - 4

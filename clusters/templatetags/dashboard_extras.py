@@ -25,10 +25,12 @@ def bytes_human(value) -> str:
 
 @register.filter
 def seconds_human(value) -> str:
-    """A duration in seconds, short: "0.4 s", "12 s", "5 min", "3 h 20 min", "2 d 4 h"."""
+    """A duration in seconds, short: "40 ms", "2.4 s", "12 s", "5 min", "3 h 20 min", "2 d 4 h"."""
     if value is None or value == "":
         return "—"
     s = float(value)
+    if s < 1:
+        return f"{s * 1000:.0f} ms"
     if s < 10:
         return f"{s:.1f} s"
     if s < 120:

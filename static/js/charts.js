@@ -115,7 +115,10 @@
             },
             y: {
               beginAtZero: true,
-              ticks: { maxTicksLimit: 6, font: { size: 11 }, callback: (v) => formatValue(spec.unit, v) },
+              ticks: {
+                maxTicksLimit: 6, font: { size: 11 }, callback: (v) => formatValue(spec.unit, v),
+                precision: spec.unit === "bytes" || spec.unit === "count" ? 0 : undefined,
+              },
               grid: { color: "#eef0f2" },
             },
           },

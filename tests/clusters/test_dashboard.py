@@ -26,6 +26,7 @@ from clusters.models import (
     Sample,
     SampleRollup,
 )
+from clusters.templatetags.dashboard_extras import bytes_human, seconds_human
 from console.lab import faults
 from console.lab.parts import pgha
 from tests.clusters.test_collect import (  # noqa: F401 (fixtures)
@@ -404,3 +405,25 @@ def test_db2_stopped_shows_lab_pg_degraded(demo, db2_stopped_then_restored, clie
     collect_cycle(demo, disk=False)
     page = client.get(FLEET).content.decode()
     assert "state-healthy" in page.split('data-cluster="lab-pg"')[1].split("</tr>")[0]
+
+
+@pytest.mark.django_db
+def test_the_topology_marks_a_standby_down_and_the_pgpool_route_to_it(client, dba):
+    cluster = _pg_cluster("t1", Environment.objects.create(name="prod"), standby_up=False)
+    client.force_login(dba)
+    page = client.get(reverse("clusters:cluster_detail", args=[cluster.pk])).content.decode()
+    topology = page.split('<figure class="topology">')[1].split("</figure>")[0]
+    assert 'class="box box-down" data-node="t1-s"' in topology
+    assert 'class="edge repl-missing"' in topology and ">not streaming<" in topology
+    assert topology.count('class="edge route"') == 1  # to the primary
+    assert topology.count('class="edge route-down"') == 1  # to the standby, down in pgpool
+    assert "standby t1-s is down" in page
+
+
+def test_sizes_and_durations_read_like_a_dba_writes_them():
+    assert [bytes_human(v) for v in (None, 0, 1023, 1536, 48_000_000, 9.8e9)] == [
+        "—", "0 B", "1023 B", "1.5 kB", "45.8 MB", "9.1 GB",
+    ]  # fmt: skip
+    assert [seconds_human(v) for v in (0.04, 2.44, 75, 7000, 200_000)] == [
+        "40 ms", "2.4 s", "75 s", "116 min", "2 d 7 h",
+    ]  # fmt: skip
