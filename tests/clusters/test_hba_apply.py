@@ -213,7 +213,7 @@ def test_file_postgresql_refuses_is_put_back_and_never_loaded(
 
 
 def test_a_line_refused_without_a_message_is_caught(
-    cluster, dba, lab_files, django_capture_on_commit_callbacks
+    cluster, dba, lab_files, django_capture_on_commit_callbacks, assert_no_secret_stored
 ):
     """Bypassing the validator: a version written straight to the database with a RADIUS
     server name that does not resolve. PostgreSQL 15 gives such a line no error text in
@@ -233,6 +233,30 @@ def test_a_line_refused_without_a_message_is_caught(
     assert nv.errors[0]["rule"] == 1 and "gives no reason" in nv.errors[0]["error"]
     assert files["db2"].read_bytes() == before
     assert "s3cr3t" not in AuditEntry.objects.get(action=audit.HBA_APPLY_REFUSED).error
+    assert_no_secret_stored("s3cr3t")
+
+
+def test_invalid_rules_and_a_second_apply_never_reach_a_server(
+    cluster, dba, lab_files, django_capture_on_commit_callbacks
+):
+    """A rule saved behind the validator's back (straight into the table) is refused at apply
+    time, naming the rule, and nothing is queued; an apply while one is queued is refused."""
+    capture = django_capture_on_commit_callbacks
+    _import(cluster, dba, capture)
+    bad = cluster.hba.rules.get(position=2)
+    bad.options = [["map", "omicron"]]  # map is not valid with scram-sha-256
+    bad.save()
+    with pytest.raises(actions.HbaRefused, match="Rule 3 is not valid: options: map is only valid"):
+        actions.start_apply(cluster, confirm="lab-pg", actor=dba)
+    assert not Job.objects.filter(kind="clusters.hba_apply").exists()
+    assert not HbaVersion.objects.exists()
+    bad.options = []
+    bad.save()
+    with capture(execute=False):
+        actions.start_apply(cluster, confirm="lab-pg", actor=dba)
+    with pytest.raises(actions.HbaRefused, match="already queued or running"):
+        actions.start_apply(cluster, confirm="lab-pg", actor=dba)
+    assert Job.objects.filter(kind="clusters.hba_apply").count() == 1
 
 
 def test_rollback_to_an_earlier_version(
