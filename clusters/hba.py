@@ -381,7 +381,8 @@ def render_rule(rule: Rule, widths: tuple[int, ...] = (0, 0, 0, 0)) -> str:
         cols[3] = ""
     parts = [col.ljust(w) for col, w in zip(cols, widths, strict=True)]
     parts += [rule.method, rule.options_text()]
-    return " ".join(p for p in parts if p.strip() or p).rstrip()
+    sep = "  " if any(widths) else " "  # two spaces between aligned columns, as initdb writes
+    return sep.join(p for p in parts if p.strip() or p).rstrip()
 
 
 def render(rules: list[Rule], header: str = "", footer: str = "") -> tuple[str, list[int]]:
