@@ -33,6 +33,7 @@ from clusters import mycnf
 from clusters.models import Cluster, Node, SettingChange
 from clusters.serversettings import (
     ADDRESS_SETTINGS,
+    PG_LIST_QUOTE,
     SettingRefused,
     check_mariadb_name,
     check_mariadb_value,
@@ -188,6 +189,11 @@ def check_change(node: Node, row: dict | None, name: str, value: str | None, *,
         )
     if value is None:
         return None
+    if row.get("source") in ("command line", "environment variable"):
+        raise ChangeRefused(
+            f"{node.name} takes {name} from its {row['source']}, which wins over ALTER SYSTEM: "
+            "change it where the server is started."
+        )
     try:
         if node.service == Node.Service.POSTGRESQL:
             checked = check_pg_value(row, value)
@@ -209,10 +215,24 @@ def _check_access(node: Node, name: str, text: str) -> None:
                 f"address the console reaches it at: the console would lose its access. "
                 "Confirm to change it anyway."
             )
-    if name == "port" and str(node.db_port or "") != text.strip():
+    used = node.db_port or (5432 if node.service == Node.Service.POSTGRESQL else 3306)
+    if name == "port" and str(used) != text.strip():
         raise AccessWouldBeLost(
             f"After a restart {node.name} would listen on port {text.strip()}, not on "
-            f"{node.db_port}, the port the console uses. Confirm to change it anyway."
+            f"{used}, the port the console uses. Confirm to change it anyway."
+        )
+
+
+def check_libraries(node: Node, names: tuple[str, ...], *, actor=None, job=None) -> None:
+    """Refuse (ChangeRefused) libraries the PostgreSQL server cannot find: a missing one in
+    shared_preload_libraries passes ALTER SYSTEM and the reload, and stops the next start."""
+    result = run_sql(node.pg_target(), "clusters:settings-pg-libraries", {"names": list(names)},
+                     actor=actor, job=job, label=LABEL, timeout=READ_TIMEOUT)  # fmt: skip
+    missing = [name for name, found in result.rows if not found]
+    if missing:
+        raise ChangeRefused(
+            f"{node.name} has no library {', '.join(missing)} in its library directory: the "
+            "server would not start with it."
         )
 
 
@@ -266,7 +286,9 @@ def change_setting(target: Node | Cluster, name: str, value: str | None, *, acto
         rows = {}
         for node in nodes:
             rows[node.pk] = _read_row(node, name, actor=actor, job=job)
-            check_change(node, rows[node.pk], name, value, confirmed=confirmed)
+            checked = check_change(node, rows[node.pk], name, value, confirmed=confirmed)
+            if name in PG_LIST_QUOTE and name.endswith("_libraries") and checked is not None:
+                check_libraries(node, checked.literals, actor=actor, job=job)
     except (ExecutorError, ChangeRefused) as e:
         message = f"Nothing was changed: {e}"
         outcomes = [_refused(node, rows.get(node.pk), message) for node in nodes]

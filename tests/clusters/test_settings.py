@@ -357,6 +357,31 @@ def test_when_the_standby_fails_the_primary_is_put_back(dba, lab_nodes, pg_resto
 
 
 @lab_db
+def test_a_preload_library_the_server_lacks_is_refused_before_anything_is_sent(
+    dba, lab_nodes, pg_restored
+):
+    db1 = lab_nodes["db1"]
+    with pytest.raises(ChangeRefused, match="no library no_such_lib"):
+        change_setting(db1, "shared_preload_libraries", "pg_stat_statements, no_such_lib",
+                       actor=dba)  # fmt: skip
+    assert not AuditEntry.objects.filter(command__startswith="ALTER SYSTEM").exists()
+    assert AUTO_CONF["db1"].read_bytes() == pg_restored["db1"]
+
+    # Libraries it has are sent one literal each. (session_preload_libraries: it applies on
+    # reload. A reset of shared_preload_libraries, set nowhere else, would stay pending until
+    # a restart: PostgreSQL marks a postmaster parameter removed from the files that way.)
+    libraries = "auto_explain, $libdir/passwordcheck"
+    [change] = change_setting(db1, "session_preload_libraries", libraries, actor=dba)
+    assert change.status == SettingChange.Status.APPLIED
+    assert change.new_value == 'auto_explain, "$libdir/passwordcheck"'
+    written = "session_preload_libraries = 'auto_explain, \"$libdir/passwordcheck\"'"
+    assert written in AUTO_CONF["db1"].read_text()
+    change_setting(db1, "session_preload_libraries", None, actor=dba)
+    assert pg_setting("db1", "session_preload_libraries") == ("", False)
+    assert AUTO_CONF["db1"].read_bytes() == pg_restored["db1"]
+
+
+@lab_db
 def test_a_node_that_cannot_be_read_means_nothing_is_sent(dba, lab_nodes, pg_restored):
     db2 = lab_nodes["db2"]
     db2.db_port = 1  # nothing listens there: refused at once
