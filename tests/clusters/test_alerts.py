@@ -417,6 +417,14 @@ def test_the_default_rules_migration_is_idempotent(rules):
     assert (lag.warning, lag.critical) == (1048576, 10485760)
 
 
+def test_reversing_the_defaults_removes_only_rules_that_never_raised_an_alert(rules):
+    _alert(rules["node_down"], _cluster("c1"), "cleared", "critical", "history")
+    _defaults.remove_unused_default_rules(django_apps(), None)
+    assert list(AlertRule.objects.values_list("key", flat=True)) == ["node_down"]
+    _defaults.create_default_rules(django_apps(), None)
+    assert AlertRule.objects.count() == 8
+
+
 def test_a_maintenance_window_needs_a_reason_and_an_end_after_its_start(db, dba):
     cluster = _cluster("c1")
     now = timezone.now()
