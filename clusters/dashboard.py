@@ -23,9 +23,12 @@ from datetime import datetime
 
 from django.core.cache import cache
 from django.db.models import Count, Max, Min
+from django.urls import reverse
+from django.utils import timezone
 
 from clusters import access, health
 from clusters.models import Alert, Node, NodeStatus
+from clusters.templatetags.dashboard_extras import bytes_human
 
 STATE_ORDER = {health.DOWN: 0, health.DEGRADED: 1, health.UNKNOWN: 2, health.HEALTHY: 3}
 STATES = [health.HEALTHY, health.DEGRADED, health.DOWN, health.UNKNOWN]
@@ -93,6 +96,12 @@ class FleetRow:
     pgpool_detail: list[str] = field(default_factory=list)
     critical: int = 0
     warning: int = 0
+    # Computed once with the row, so a page of rows renders fast from the cache:
+    url: str = ""
+    primary_url: str = ""
+    reasons: str = ""
+    worst_lag: str = "—"
+    polled_iso: str = ""
 
     @property
     def state(self) -> str:
@@ -148,14 +157,29 @@ def _pgpool_summary(row: FleetRow, pools: list[LightStatus]) -> None:
             row.pgpool_up, row.pgpool_total = up, len(backends)
 
 
-def _fleet_row(cluster: LightCluster, statuses: list[LightStatus], alerts: Counter) -> FleetRow:
+def _url_of(name: str):
+    """pk -> the URL of `name` for that pk, reversing once (a sentinel pk replaced)."""
+    sentinel = "2147483647"
+    url = reverse(name, args=[int(sentinel)])
+    return lambda pk: url.replace(sentinel, str(pk))
+
+
+def _fleet_row(
+    cluster: LightCluster, statuses: list[LightStatus], alerts: Counter, urls: tuple
+) -> FleetRow:
     row = FleetRow(cluster, health.cluster_health(cluster.kind, statuses))
+    row.url, row.reasons = urls[0](cluster.pk), "; ".join(row.health.reasons)
+    row.worst_lag = bytes_human(row.health.worst_lag_bytes)
+    if cluster.polled:
+        row.polled_iso = timezone.localtime(cluster.polled).isoformat(timespec="seconds")
     primaries = [
         s.node for s in statuses
         if s.state == NodeStatus.State.UP and s.role_seen == "primary"
     ]  # fmt: skip
     registered = [s.node for s in statuses if s.node.role == Node.Role.PRIMARY]
     row.primary = (primaries or registered or [None])[0]
+    if row.primary:
+        row.primary_url = urls[1](row.primary.pk)
     _pgpool_summary(row, [s for s in statuses if s.node.service == Node.Service.PGPOOL])
     row.critical = alerts[(cluster.pk, "critical")]
     row.warning = alerts[(cluster.pk, "warning")]
@@ -191,7 +215,8 @@ def _compute(user) -> tuple[list[FleetRow], list[str]]:
         .order_by()
     )
     alerts = Counter({(cluster_id, severity): n for cluster_id, severity, n in firing})
-    rows = [_fleet_row(c, by_cluster.get(c.pk, []), alerts) for c in clusters]
+    urls = (_url_of("clusters:cluster_detail"), _url_of("clusters:node_detail"))
+    rows = [_fleet_row(c, by_cluster.get(c.pk, []), alerts, urls) for c in clusters]
     return rows, sorted({c.environment for c in clusters})
 
 
