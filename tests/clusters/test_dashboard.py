@@ -356,6 +356,10 @@ def test_after_a_collection_the_fleet_shows_the_lab_healthy(demo, client, dba): 
     assert "state-healthy" in pg and ">db1</a>" in pg and ">1/1<" in pg and "2/2 up" in pg
     my = page.split('data-cluster="lab-mariadb"')[1].split("</tr>")[0]
     assert "state-healthy" in my and ">my1</a>" in my
+    mariadb = Cluster.objects.get(name="lab-mariadb")
+    detail = client.get(reverse("clusters:cluster_detail", args=[mariadb.pk])).content.decode()
+    assert 'data-node="my1"' in detail and '"metric": "connections.threads_connected"' in detail
+    assert "Replication slots" not in detail  # PostgreSQL panels only for PostgreSQL
 
 
 @pytestmark_lab
