@@ -197,6 +197,49 @@ def test_failing_archiving_raises_archive_failures_and_archiving_again_clears_it
     assert AuditEntry.objects.filter(action=audit.ALERT_CLEARED, node="db1").exists()
 
 
+@pytest.fixture
+def replay_paused(lab, lab_env):
+    """db2 receives WAL but does not replay it until the test ends; the table the test fills on
+    db1 is dropped afterwards."""
+    ha = ha_from_env(lab_env, lab)
+    pgha.query(ha.primary, "CREATE TABLE IF NOT EXISTS alert_lag (t text)")
+    pgha.query(ha.standby, "SELECT pg_wal_replay_pause()")
+    yield ha
+    pgha.query(ha.standby, "SELECT pg_wal_replay_resume()")
+    pgha.query(ha.primary, "DROP TABLE IF EXISTS alert_lag")
+
+
+def _write_wal(ha, mib: int) -> None:
+    """About `mib` MiB of WAL on db1, committed locally (the lab's commits wait for db2 to
+    apply them, remote_apply, and db2 does not replay now)."""
+    local = "-c synchronous_commit=local"
+    with pgha.connect(ha.primary, autocommit=True, options=local) as conn:
+        conn.execute("INSERT INTO alert_lag SELECT repeat('x', 900) FROM generate_series(1, %s)",
+                     [mib * 1100])  # fmt: skip
+
+
+def test_replay_lag_raises_a_warning_then_critical_on_one_alert_and_clears(
+    demo, rules, replay_paused
+):
+    ha, nodes = replay_paused, [n for n in demo if n.name in ("db1", "db2")]
+    update_rule(rules["replication_lag"], for_seconds=0, actor=None)
+    _cycle(nodes)
+    assert _open("replication_lag") is None
+    _write_wal(ha, 3)
+    assert _poll(nodes, lambda: _open("replication_lag") is not None, 15)
+    alert = _open("replication_lag")
+    assert (alert.state, alert.severity, alert.node.name) == ("firing", "warning", "db2")
+    assert 1048576 < alert.value <= 10485760 and "behind its primary" in alert.message
+    _write_wal(ha, 12)
+    assert _poll(nodes, lambda: _open("replication_lag").severity == "critical", 15)
+    assert _open("replication_lag").pk == alert.pk and alert.value < _open("replication_lag").value
+
+    pgha.query(ha.standby, "SELECT pg_wal_replay_resume()")
+    assert _poll(nodes, lambda: _open("replication_lag") is None, 30)
+    assert AuditEntry.objects.filter(action=audit.ALERT_RAISED, node="db2").count() == 1
+    assert AuditEntry.objects.filter(action=audit.ALERT_CLEARED, node="db2").count() == 1
+
+
 def test_a_node_that_does_not_answer_raises_node_down(demo, rules, lab_env, mailoutbox):
     db1 = Node.objects.get(name="db1")
     # bare2 runs sshd only: its port 5432 refuses at once
