@@ -179,21 +179,27 @@ def _poll(nodes, check, seconds: float) -> bool:
     return check()
 
 
-def test_failing_archiving_raises_archive_failures_and_archiving_again_clears_it(
-    demo, archiving_broken
+def test_failing_archiving_raises_archive_failures_and_wal_ready_and_archiving_clears_them(
+    demo, rules, archiving_broken
 ):
     ha, db1 = archiving_broken, [n for n in demo if n.name == "db1"]
+    update_rule(rules["wal_ready"], warning=1, critical=3, for_seconds=0, actor=None)
     _cycle(db1)
-    pgha.query(ha.primary, "SELECT txid_current()")  # some WAL, then a segment to archive
-    pgha.query(ha.primary, "SELECT pg_switch_wal()")
+    for _ in range(4):  # four segments wait: each switch after some WAL
+        pgha.query(ha.primary, "SELECT txid_current()")
+        pgha.query(ha.primary, "SELECT pg_switch_wal()")
     assert _poll(db1, lambda: _open("archive_failures") is not None, 20)
     alert = _open("archive_failures")
     assert (alert.state, alert.severity, alert.node.name) == ("firing", "warning", "db1")
     assert alert.message.startswith("archiving fails on db1")
+    assert _poll(db1, lambda: getattr(_open("wal_ready"), "severity", "") == "critical", 10)
+    assert (
+        _open("wal_ready").value >= 4 and "wait to be archived on db1" in _open("wal_ready").message
+    )
 
     pgha.query(ha.primary, "ALTER SYSTEM RESET archive_command")
     pgha.query(ha.primary, "SELECT pg_reload_conf()")  # wakes the archiver, which retries
-    assert _poll(db1, lambda: _open("archive_failures") is None, 30)
+    assert _poll(db1, lambda: _open("archive_failures") is None and _open("wal_ready") is None, 30)
     assert AuditEntry.objects.filter(action=audit.ALERT_CLEARED, node="db1").exists()
 
 
