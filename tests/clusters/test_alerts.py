@@ -246,6 +246,32 @@ def test_replay_lag_raises_a_warning_then_critical_on_one_alert_and_clears(
     assert AuditEntry.objects.filter(action=audit.ALERT_CLEARED, node="db2").count() == 1
 
 
+@pytest.fixture
+def db2_detached_from_pgpool(lab, lab_env):
+    """pgpool-II on lb1 detaches backend 1 (db2), as after a failed health check; attached
+    again afterwards."""
+    ha = ha_from_env(lab_env, lab)
+    part, rec = lab.parts["pgpool"], lab.load()["parts"]["pgpool"]
+    part.pcp(rec, "detach_node", "-n", "1")
+    yield ha
+    test_collect._attach_standby_in_pgpool(ha)
+
+
+def test_a_backend_pgpool_reports_down_raises_pgpool_backend_down(
+    demo, db2_detached_from_pgpool, lab, mailoutbox
+):
+    lb1 = [n for n in demo if n.name == "lb1"]
+    assert _poll(lb1, lambda: _open("pgpool_backend_down") is not None, 10)
+    alert = _open("pgpool_backend_down")
+    assert (alert.state, alert.severity, alert.node.name) == ("firing", "critical", "lb1")
+    assert alert.subject == f"node:{alert.node_id}:backend:1" and "backend 1" in alert.message
+    assert [m.subject for m in mailoutbox] == [
+        "[lab-pg] FIRING critical: pgpool-II backend down on lb1"
+    ]
+    test_collect._attach_standby_in_pgpool(db2_detached_from_pgpool)
+    assert _poll(lb1, lambda: _open("pgpool_backend_down") is None, 10)
+
+
 def test_a_node_that_does_not_answer_raises_node_down(demo, rules, lab_env, mailoutbox):
     db1 = Node.objects.get(name="db1")
     # bare2 runs sshd only: its port 5432 refuses at once
