@@ -110,8 +110,11 @@ def _fleet_of(count: int) -> list[Cluster]:
 
 
 def _count_queries(client, url: str) -> int:
+    """The page's queries; none of them reads the samples."""
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
+    sample_tables = (Sample._meta.db_table, SampleRollup._meta.db_table)
+    assert not [q for q in queries if any(t in q["sql"] for t in sample_tables)]
     return len(queries)
 
 
