@@ -228,3 +228,111 @@ class AccountImport(models.Model):
 
     def __str__(self) -> str:
         return f"account import of {self.cluster} ({self.status})"
+
+
+class OffboardingRun(models.Model):
+    """The offboarding of one person (issue 6 part 4): every personal account locked, the
+    person's sessions ended, the functional accounts they own listed for hand-over, and each lock
+    verified on every server of its cluster.
+
+    `state`: `awaiting_approval` (started by the directory sync while PEOPLE_OFFBOARD_APPROVAL
+    is on), `requested` (a job is queued), `running`, `incomplete` (some server could not be
+    done; `reason` says which and why, `next_retry_at` when the beat task tries again),
+    `offboarded` (every account locked and verified), `undone` (unlocked again on purpose).
+    At most one run per person is not undone: starting again returns it (idempotent).
+    """
+
+    class State(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval", "awaiting approval"
+        REQUESTED = "requested"
+        RUNNING = "running"
+        INCOMPLETE = "incomplete"
+        OFFBOARDED = "offboarded"
+        UNDONE = "undone"
+
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="offboardings")
+    state = models.CharField(max_length=20, choices=State.choices)
+    reason = models.TextField(blank=True)  # why it is incomplete
+    source = models.CharField(max_length=16, blank=True)  # console.AuditEntry.Source
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_name = models.CharField(max_length=150, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    approval_required = models.BooleanField(default=False)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by_name = models.CharField(max_length=150, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    job = models.ForeignKey(
+        "console.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )  # the latest job that ran (or will run) it
+    attempts = models.PositiveIntegerField(default=0)  # jobs that ran it
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)  # when it became offboarded
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    undone_by_name = models.CharField(max_length=150, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person"],
+                condition=~models.Q(state="undone"),
+                name="users_one_offboarding_per_person",
+            )
+        ]
+        permissions = [("view_offboarding_evidence", "Can download offboarding evidence")]
+
+    def __str__(self) -> str:
+        return f"offboarding of {self.person_id and self.person.uid} ({self.state})"
+
+
+class OffboardingStep(models.Model):
+    """One account of an offboarding run. `lock`: a personal account to lock, end the sessions
+    of and verify; `handover`: a functional account the person owns, listed and left alone.
+
+    `locked_before` records that the account was already locked when the run first found it, so
+    an undo leaves it locked. `evidence` is what verification read, per server."""
+
+    class Kind(models.TextChoices):
+        LOCK = "lock"
+        HANDOVER = "handover", "hand-over"
+
+    class Result(models.TextChoices):
+        PENDING = "pending"
+        VERIFIED = "verified"
+        FAILED = "failed"
+        LISTED = "listed"  # hand-over
+        UNLOCKED = "unlocked"  # undone
+
+    run = models.ForeignKey(OffboardingRun, on_delete=models.CASCADE, related_name="steps")
+    account = models.ForeignKey(DatabaseAccount, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    cluster_name = models.CharField(max_length=255)  # snapshots for the evidence
+    engine = models.CharField(max_length=16)
+    login = models.CharField(max_length=600)
+    result = models.CharField(max_length=10, choices=Result.choices, default=Result.PENDING)
+    locked_before = models.BooleanField(null=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    sessions_ended = models.PositiveIntegerField(default=0)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    servers = models.CharField(max_length=255, blank=True)  # where it was verified
+    evidence = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    unlocked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kind", "cluster_name", "login"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "account"], name="users_offboarding_step_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.login} on {self.cluster_name}: {self.result}"
