@@ -65,10 +65,15 @@ class ChangeRequestSerializer(serializers.Serializer):
     confirm_access = serializers.BooleanField(required=False, default=False)
 
 
+NODE_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Node id.")
+
+
 class NodeSettingsViewSet(viewsets.ViewSet):
     """A node's server parameters (PostgreSQL pg_settings, MariaDB global variables)."""
 
-    @extend_schema(responses=SettingSerializer(many=True))
+    lookup_value_regex = r"\d+"
+
+    @extend_schema(parameters=[NODE_ID], responses=SettingSerializer(many=True))
     def retrieve(self, request, pk=None):
         access.require_perm(request.user, "clusters.view_settingchange")
         node = access.get_node_for_user(request.user, pk)
@@ -77,7 +82,9 @@ class NodeSettingsViewSet(viewsets.ViewSet):
             return Response({"detail": found.error}, status=status.HTTP_502_BAD_GATEWAY)
         return Response(SettingSerializer(found.rows, many=True).data)
 
-    @extend_schema(request=ChangeRequestSerializer, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[NODE_ID], request=ChangeRequestSerializer, responses={202: OpenApiTypes.OBJECT}
+    )
     @action(detail=True, methods=["post"])
     def change(self, request, pk=None):
         access.require_perm(request.user, "clusters.add_settingchange")
@@ -133,6 +140,7 @@ class ChangesPagination(CursorPagination):
 class SettingChangeViewSet(viewsets.ReadOnlyModelViewSet):
     """The history of setting changes made through the console, newest first."""
 
+    queryset = SettingChange.objects.all()  # for the schema; get_queryset gates every request
     serializer_class = SettingChangeSerializer
     pagination_class = ChangesPagination
 

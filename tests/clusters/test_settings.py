@@ -312,7 +312,9 @@ def test_listen_addresses_without_the_console_address_needs_confirmation(
 
 
 @lab_db
-def test_a_cluster_wide_change_reaches_the_standby(dba, lab_nodes, pg_restored):
+def test_a_cluster_wide_change_reaches_the_standby(
+    dba, lab_nodes, pg_restored, assert_no_secret_stored
+):
     cluster = Cluster.objects.get(name="lab-pg")
     rows = change_setting(cluster, "work_mem", "6MB", actor=dba)
     assert [(r.node_name, r.status, r.scope) for r in rows] == [
@@ -326,6 +328,7 @@ def test_a_cluster_wide_change_reaches_the_standby(dba, lab_nodes, pg_restored):
     change_setting(cluster, "work_mem", None, actor=dba)
     assert pg_setting("db2", "work_mem") == ("4MB", False)
     assert AUTO_CONF["db2"].read_bytes() == pg_restored["db2"]
+    assert_no_secret_stored(os.environ["LAB_PG_PASSWORD"])
 
 
 @lab_db
@@ -397,7 +400,9 @@ def test_a_node_that_cannot_be_read_means_nothing_is_sent(dba, lab_nodes, pg_res
 
 
 @lab_db
-def test_a_mariadb_dynamic_variable_is_written_and_set_live_then_reset(dba, lab_nodes, my_restored):
+def test_a_mariadb_dynamic_variable_is_written_and_set_live_then_reset(
+    dba, lab_nodes, my_restored, assert_no_secret_stored
+):
     my1 = lab_nodes["my1"]
     [change] = change_setting(my1, "wait_timeout", "600", actor=dba)
     assert change.status == SettingChange.Status.APPLIED, change.error
@@ -415,6 +420,9 @@ def test_a_mariadb_dynamic_variable_is_written_and_set_live_then_reset(dba, lab_
     [reset] = change_setting(my1, "wait_timeout", None, actor=dba)
     assert reset.status == SettingChange.Status.APPLIED and reset.new_value == "28800"
     assert MY_CNF.read_bytes() == my_restored and my_global("wait_timeout") == "28800"
+    assert_no_secret_stored(
+        os.environ["LAB_MYSQL_PASSWORD"], Path(os.environ["LAB_SSH_KEY"]).read_text()
+    )
 
 
 @lab_db
@@ -440,6 +448,19 @@ def test_a_static_mariadb_variable_is_restart_needed(client, dba, lab_nodes, my_
     url = reverse("clusters:node_settings", args=[my1.pk])
     pending = client.get(url, {"pending": "on"}).context["rows"]
     assert [(r["name"], r["file_value"]) for r in pending] == [("performance_schema", "ON")]
+
+
+@lab_db
+def test_a_bind_address_without_the_console_address_needs_confirmation(
+    client, dba, lab_nodes, my_restored
+):
+    my1 = lab_nodes["my1"]
+    response = _post_change(client, dba, my1, "bind_address", value="127.0.0.1")
+    assert response.status_code == 200
+    assert "would no longer listen on" in response.context["form"].errors["confirm_access"][0]
+    response = _post_change(client, dba, my1, "port", value="3307")
+    assert "would listen on port 3307" in response.context["form"].errors["confirm_access"][0]
+    assert not Job.objects.exists() and MY_CNF.read_bytes() == my_restored
 
 
 @lab_db

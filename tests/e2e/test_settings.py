@@ -125,3 +125,15 @@ def test_dba_searches_changes_and_sees_the_history_of_a_setting(
     _run_job(page)
     page.goto(f"/clusters/nodes/{db1.pk}/settings/")
     expect(page.locator(".restart-pending")).to_have_count(0)
+
+    # MariaDB: the option file's value beside the running one.
+    my1 = Node.objects.get(name="my1")
+    page.goto(f"/clusters/nodes/{my1.pk}/settings/?q=innodb_buffer_pool")
+    row = page.locator("tr.setting-row[data-name=innodb_buffer_pool_size]")
+    expect(row).to_contain_text("67108864")
+    expect(row).to_contain_text("64M")
+    screenshot("mariadb")
+    page.goto(f"/clusters/nodes/{my1.pk}/settings/bind_address/")
+    expect(page.locator(".setting-value")).to_have_text(os.environ["LAB_MYSQL_HOST"])
+    expect(page.locator(".setting-facts")).to_contain_text("after a restart")
+    screenshot("mariadb-detail")
