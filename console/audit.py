@@ -69,6 +69,27 @@ PERSON_LEFT = "person.left"
 ACCOUNTS_IMPORTED = "accounts.imported"
 ACCOUNT_CLASSIFIED = "account.classified"
 ACCOUNT_LINKED = "account.linked"
+# Account lifecycle (users.dbops, users.actions.lifecycle)
+ACCOUNT_STATE_READ = "account.state_read"
+ACCOUNT_CREATED = "account.created"
+ACCOUNT_LOCKED = "account.locked"
+ACCOUNT_UNLOCKED = "account.unlocked"
+ACCOUNT_SESSIONS_TERMINATED = "account.sessions_terminated"
+ACCOUNT_GRANTED = "account.granted"
+ACCOUNT_REVOKED = "account.revoked"
+ACCOUNT_EXPIRY_SET = "account.expiry_set"
+ACCOUNT_PASSWORD_ROTATED = "account.password_rotated"
+ACCOUNT_PASSWORD_SHOWN = "account.password_shown"
+ACCOUNT_OWNED_READ = "account.owned_read"
+ACCOUNT_DROPPED = "account.dropped"
+# Offboarding (users.actions.offboarding, issue 6 part 4)
+OFFBOARDING_REQUESTED = "offboarding.requested"
+OFFBOARDING_APPROVED = "offboarding.approved"
+OFFBOARDING_ACCOUNT = "offboarding.account"
+OFFBOARDING_COMPLETED = "offboarding.completed"
+OFFBOARDING_INCOMPLETE = "offboarding.incomplete"
+OFFBOARDING_UNDONE = "offboarding.undone"
+OFFBOARDING_EVIDENCE_EXPORTED = "offboarding.evidence_exported"
 
 GENESIS_HASH = "0" * 64
 _APPEND_ATTEMPTS = 100
