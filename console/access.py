@@ -69,20 +69,25 @@ PERSONAS["manager"] += ["clusters.view_baselineresult"]
 PERSONAS["auditor"] += ["clusters.view_baselineresult"]
 
 
-# The security baseline (clusters.baseline): DBAs check and fix; managers and auditors read the
-# report and its CSV (compliance evidence), and change nothing.
-PERSONAS["dba"] += ["clusters.view_baselineresult", "clusters.add_baselinerun",
-                    "clusters.fix_baseline"]  # fmt: skip
-PERSONAS["manager"] += ["clusters.view_baselineresult"]
-PERSONAS["auditor"] += ["clusters.view_baselineresult"]
-
-
 # pg_hba.conf (clusters.hba): DBAs edit, apply and roll back; managers read the rules, their lint
 # and the drift (who may connect from where is theirs to sign off) and change nothing. Others
 # see nothing: the rules name users and networks.
 PERSONAS["dba"] += ["clusters.view_hbaruleset", "clusters.change_hbaruleset",
                     "clusters.apply_hbaruleset"]  # fmt: skip
 PERSONAS["manager"] += ["clusters.view_hbaruleset"]
+
+
+# Backups (issue 7): DBAs manage catalogs, policies, runs and restores; managers read runs,
+# restores and reports; auditors read them as evidence. Neither changes anything.
+_BACKUPS_VIEW = ["backups.view_backupcatalog", "backups.view_backuppolicy",
+                 "backups.view_backuprun", "backups.view_restorerun"]  # fmt: skip
+PERSONAS["dba"] += _BACKUPS_VIEW + [
+    f"backups.{verb}_{model}"
+    for model in ("backupcatalog", "backuppolicy", "backuprun", "restorerun")
+    for verb in ("add", "change")
+]
+PERSONAS["manager"] += _BACKUPS_VIEW
+PERSONAS["auditor"] += _BACKUPS_VIEW
 
 
 def sync_personas(**_kwargs) -> list[str]:

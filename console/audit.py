@@ -90,6 +90,9 @@ OFFBOARDING_COMPLETED = "offboarding.completed"
 OFFBOARDING_INCOMPLETE = "offboarding.incomplete"
 OFFBOARDING_UNDONE = "offboarding.undone"
 OFFBOARDING_EVIDENCE_EXPORTED = "offboarding.evidence_exported"
+# Backups (backups.actions, issue 7)
+BACKUP_COMMAND = "backup.command"
+BACKUP_CATALOG_READ = "backup.catalog_read"
 
 GENESIS_HASH = "0" * 64
 _APPEND_ATTEMPTS = 100
