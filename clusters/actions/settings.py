@@ -34,6 +34,7 @@ from clusters.models import Cluster, Node, SettingChange
 from clusters.serversettings import (
     ADDRESS_SETTINGS,
     PG_LIST_QUOTE,
+    PG_REFUSED,
     SettingRefused,
     check_mariadb_name,
     check_mariadb_value,
@@ -188,11 +189,13 @@ def check_change(node: Node, row: dict | None, name: str, value: str | None, *,
             field="",
         )
     if value is None:
+        _check_reset(node, row, name)
         return None
-    if row.get("source") in ("command line", "environment variable"):
+    origin = row.get("source") or (row.get("origin") or "").lower().replace("-", " ")
+    if origin in ("command line", "environment variable", "environment"):
         raise ChangeRefused(
-            f"{node.name} takes {name} from its {row['source']}, which wins over ALTER SYSTEM: "
-            "change it where the server is started."
+            f"{node.name} takes {name} from its {origin}, which wins over the configuration "
+            "files: change it where the server is started."
         )
     try:
         if node.service == Node.Service.POSTGRESQL:
@@ -204,6 +207,14 @@ def check_change(node: Node, row: dict | None, name: str, value: str | None, *,
     if not confirmed:
         _check_access(node, name, checked.text)
     return checked
+
+
+def _check_reset(node: Node, row: dict, name: str) -> None:
+    if node.service == Node.Service.POSTGRESQL:
+        if name in PG_REFUSED or row.get("context") == "internal":
+            raise ChangeRefused(f"{name} cannot be reset here: it is not set by ALTER SYSTEM.")
+    elif row.get("read_only") and not row.get("option"):
+        raise ChangeRefused(f"{name} is read-only: the server reports it, nobody sets it.")
 
 
 def _check_access(node: Node, name: str, text: str) -> None:
@@ -253,6 +264,21 @@ def read_row(node: Node, name: str, *, actor=None) -> dict | None:
 
 
 # --- Changing ---------------------------------------------------------------------------------
+
+
+def active_change(node: Node):
+    """The pending or running change job on this node or its cluster, if any: one change at a
+    time, so two jobs never interleave their ALTER SYSTEM, reloads and put-backs."""
+    from django.db.models import Q
+
+    from console.models import Job
+
+    where = Q(params__node=node.pk)
+    if node.cluster_id:
+        where |= Q(params__cluster=node.cluster_id)
+    active = (Job.Status.PENDING, Job.Status.RUNNING)
+    jobs = Job.objects.filter(where, kind="clusters.change_setting", status__in=active)
+    return jobs.order_by("pk").first()
 
 
 def target_nodes(target: Node | Cluster) -> list[Node]:

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from clusters.actions.settings import ChangeRefused, check_change
+from clusters.actions.settings import ChangeRefused, active_change, check_change
 
 SCOPES = [("node", "this node only"), ("cluster", "every database node of the cluster")]
 
@@ -42,6 +42,12 @@ class SettingChangeForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        running = active_change(self.node)
+        if running is not None:
+            raise forms.ValidationError(
+                f"Another change is running on {self.node.name} or its cluster (job "
+                f"#{running.pk}: {running.title}); wait for it to end."
+            )
         value = None if self.reset else data.get("value", "")
         if value is not None and value.strip() == "" and self.row:
             if self.row.get("vartype", self.row.get("type")) not in ("string", "VARCHAR", "SET"):

@@ -22,6 +22,7 @@ from clusters.tasks import change_setting as change_setting_task
 from console import audit, jobs
 from console.lab.demo import register_demo
 from console.models import AuditEntry, Job
+from tests.factories import make_job
 
 lab_db = pytest.mark.django_db(transaction=True)  # the executor audits outside transactions
 LAB = Path(os.environ.get("LAB_DIR", "/nonexistent"))
@@ -225,6 +226,12 @@ def test_work_mem_on_the_primary_is_reloaded_read_back_recorded_and_audited(
     assert entry.target == "node:db1" and entry.command == "work_mem = 8MB"
     assert entry.status == AuditEntry.Status.SUCCEEDED and entry.actor == dba
 
+    # One change at a time: while a change job is queued, the form refuses another.
+    pending = make_job(kind="clusters.change_setting", user=dba, title="Change work_mem",
+                       params={"cluster": db1.cluster_id, "name": "work_mem"})  # fmt: skip
+    response = _post_change(client, dba, db1, "work_mem", value="9MB")
+    assert f"job #{pending.pk}" in " ".join(response.context["form"].non_field_errors())
+    Job.objects.filter(pk=pending.pk).update(status=Job.Status.CANCELLED)
     # The task called again for the same job does nothing.
     assert jobs.run_job(job.pk, change_setting_task.body) == "skipped"
     # Reset to default through the same road: back to 4MB, the auto.conf entry gone.

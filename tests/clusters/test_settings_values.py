@@ -175,3 +175,37 @@ def test_raw_numbers_are_shown_as_show_prints_them():
     assert pg_shown("1500", "ms") == "1500ms"
     assert pg_shown("-1", "kB") == "-1" and pg_shown("0", "ms") == "0"
     assert pg_shown("on", "") == "on"
+
+
+# --- check_change: the row's own refusals (no server asked) -----------------------------------
+
+
+def _node(service: str, **fields):
+    from clusters.models import Node
+
+    return Node(name="n1", service=service, address="10.77.0.11", db_port=None, **fields)
+
+
+def test_check_change_refuses_what_the_row_says_cannot_work():
+    from clusters.actions.settings import AccessWouldBeLost, ChangeRefused, check_change
+
+    pg = _node("postgresql")
+    with pytest.raises(ChangeRefused, match="from its command line"):
+        check_change(pg, {**WORK_MEM, "source": "command line"}, "work_mem", "8MB")
+    with pytest.raises(ChangeRefused, match="configuration files hold errors"):
+        check_change(pg, {**WORK_MEM, "config_errors": "x (f): bad"}, "work_mem", "8MB")
+    with pytest.raises(ChangeRefused, match="no parameter named"):
+        check_change(pg, None, "nope", "1")
+    port = {"name": "port", "vartype": "integer", "min_val": "1", "max_val": "65535"}
+    assert check_change(pg, port, "port", "5432").text == "5432"  # the default the console uses
+    with pytest.raises(AccessWouldBeLost):
+        check_change(pg, port, "port", "5433")
+    assert check_change(pg, port, "port", "5433", confirmed=True).text == "5433"
+    my = _node("mariadb")
+    with pytest.raises(ChangeRefused, match="from its command line"):
+        check_change(my, {**MY_MAX_CONNECTIONS, "origin": "COMMAND-LINE"}, "max_connections", "9")
+    assert check_change(my, MY_MAX_CONNECTIONS, "max_connections", None) is None  # a reset
+    with pytest.raises(ChangeRefused, match="cannot be reset here"):
+        check_change(pg, BLOCK_SIZE, "block_size", None)
+    with pytest.raises(ChangeRefused, match="read-only"):
+        check_change(my, MY_VERSION, "version", None)
