@@ -59,6 +59,10 @@ PERSONAS["dba"] += [*_PEOPLE_VIEW, "users.change_databaseaccount", "users.sync_d
                     "users.import_accounts", "users.view_accountimport"]  # fmt: skip
 PERSONAS["helpdesk"] += _PEOPLE_VIEW
 PERSONAS["manager"] += _PEOPLE_VIEW
+# Account lifecycle (issue 6 part 3): DBAs do all; the helpdesk may lock and unlock personal
+# accounts only (users.access.get_account_to_lock), the first step of offboarding and its undo.
+PERSONAS["dba"] += ["users.manage_account", "users.lock_account"]
+PERSONAS["helpdesk"] += ["users.lock_account"]
 
 
 # The security baseline (clusters.baseline): DBAs check and fix; managers and auditors read the

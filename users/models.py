@@ -180,7 +180,12 @@ class DatabaseAccount(models.Model):
             )
         ]
         indexes = [models.Index(fields=["kind", "gone_at"])]
-        permissions = [("import_accounts", "Can import the accounts of the fleet's servers")]
+        permissions = [
+            ("import_accounts", "Can import the accounts of the fleet's servers"),
+            # Lifecycle (issue 6 part 3): manage = create, grant, revoke, expiry, rotate, drop.
+            ("manage_account", "Can create, change and drop database accounts on the servers"),
+            ("lock_account", "Can lock and unlock database accounts"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.login} on {self.cluster_id and self.cluster.name}"
