@@ -463,6 +463,15 @@ CELERY_BEAT_SCHEDULE["users.import_accounts_all"] = {
     "task": "users.import_accounts_all",
     "schedule": float(PEOPLE_ACCOUNTS_IMPORT_SECONDS),
 }
+# Offboarding (users.actions.offboarding): a person the directory sync finds left is offboarded
+# at once, or waits for a helpdesk user's or DBA's approval when PEOPLE_OFFBOARD_APPROVAL is on.
+# An incomplete offboarding (a server was down) is tried again every PEOPLE_OFFBOARD_RETRY_SECONDS.
+PEOPLE_OFFBOARD_APPROVAL = env_bool("PEOPLE_OFFBOARD_APPROVAL", False)
+PEOPLE_OFFBOARD_RETRY_SECONDS = env_int("PEOPLE_OFFBOARD_RETRY_SECONDS", 300, minimum=10)
+CELERY_BEAT_SCHEDULE["users.retry_offboardings"] = {
+    "task": "users.retry_offboardings",
+    "schedule": 60.0,
+}
 
 # --- Security baseline (clusters.baseline) ----------------------------------------------------
 BASELINE_CHECK_HOURS = env_int("BASELINE_CHECK_HOURS", 24, minimum=1)

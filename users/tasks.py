@@ -71,3 +71,27 @@ def import_accounts_all() -> None:
         return
     jobs.enqueue("users.import_accounts", "Import database accounts", user=None,
                  source=AuditEntry.Source.SCHEDULE)  # fmt: skip
+
+
+@jobs.job_task("users.offboard_person")
+def offboard_person(ctx: JobContext) -> dict:
+    """One attempt at an offboarding run (params["run"]): every cluster at once. An incomplete
+    run ends the job failed with the reason; the beat task below queues it again."""
+    from users.actions.offboarding import run_offboarding
+    from users.models import OffboardingRun
+
+    run = OffboardingRun.objects.get(pk=ctx.job.params["run"])
+    run = run_offboarding(run, job=ctx.job, log=ctx.log)
+    summary = {"run": run.pk, "state": run.state, "attempts": run.attempts}
+    if run.state == OffboardingRun.State.INCOMPLETE:
+        raise JobFailed(f"{run.person.uid} is not offboarded yet (retried at "
+                        f"{run.next_retry_at:%H:%M:%S} UTC): {run.reason}")  # fmt: skip
+    return summary
+
+
+@shared_task(name="users.retry_offboardings", ignore_result=True)
+def retry_offboardings() -> None:
+    """Celery beat: queue again the incomplete offboardings whose retry time has come."""
+    from users.actions.offboarding import retry_offboardings as retry
+
+    retry()

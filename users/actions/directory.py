@@ -17,6 +17,7 @@ from django.utils import timezone
 from console import audit
 from console.models import AuditEntry
 from users import ldap
+from users.actions.offboarding import request_offboarding
 from users.ldap import DirectoryEntry, DirectoryUnavailable
 from users.models import DirectorySync, Person
 
@@ -201,6 +202,7 @@ def _apply(plan: SyncPlan, run: DirectorySync, *, actor, source: str) -> None:
         person.state, person.left_at, person.left_reason = Person.State.LEFT, now, reason
         person.save(update_fields=["state", "left_at", "left_reason"])
         log(audit.PERSON_LEFT, person, reason)
+        request_offboarding(person, job=run.job)  # starts, or waits for approval
     Person.objects.filter(uid__in=plan.present).update(last_seen=now)
     run.finished = timezone.now()
     run.seen, run.created, run.updated = plan.seen, len(plan.create), len(plan.update)
