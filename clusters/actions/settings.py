@@ -497,9 +497,14 @@ def _write_option_file(node: Node, path: str, text: str, stamp: str, *, actor, j
     call = {"actor": actor, "job": job, "label": LABEL, "sudo_user": _sudo(node),
             "action": audit.SETTING_CHANGED, "timeout": READ_TIMEOUT}  # fmt: skip
     run_command(node, ["cp", "-p", "--", path, backup], **call)
-    run_command(node, ["cp", "-p", "--", path, temp], **call)
-    run_command(node, ["dd", f"of={temp}", "status=none"], input=text, keep_output=False, **call)
-    run_command(node, ["mv", "-f", "--", temp, path], **call)
+    try:
+        run_command(node, ["cp", "-p", "--", path, temp], **call)
+        run_command(node, ["dd", f"of={temp}", "status=none"], input=text, keep_output=False,
+                    **call)  # fmt: skip
+        run_command(node, ["mv", "-f", "--", temp, path], **call)
+    except ExecutorError:
+        run_command(node, ["rm", "-f", "--", temp], check=False, **call)
+        raise
     return backup
 
 
@@ -550,12 +555,13 @@ def _apply_mariadb(outcome: NodeOutcome, row: dict, name: str, checked, *, actor
     else:
         new_text = mycnf.set_option(text, group, name, checked.config)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
-    try:
-        outcome.backup_file = _write_option_file(node, path, new_text, stamp, actor=actor,
-                                                 job=job)  # fmt: skip
-    except ExecutorError as e:  # the rename is the only step that changes the file
-        outcome.error = f"cannot write {path}, it was left as it was: {e}"
-        return
+    if new_text != text:  # else the file already says so: nothing to write
+        try:
+            outcome.backup_file = _write_option_file(node, path, new_text, stamp, actor=actor,
+                                                     job=job)  # fmt: skip
+        except ExecutorError as e:  # the rename is the only step that changes the file
+            outcome.error = f"cannot write {path}, it was left as it was: {e}"
+            return
     outcome.undo = {"path": path, "backup": outcome.backup_file}
     if row["read_only"]:
         outcome.status = SettingChange.Status.RESTART_NEEDED

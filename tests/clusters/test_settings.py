@@ -441,6 +441,11 @@ def test_a_mariadb_variable_in_the_file_is_rewritten_in_place(dba, lab_nodes, my
     assert "max_connections = 100" not in MY_CNF.read_text()
     change_setting(my1, "max_connections", "100", actor=dba)
     assert MY_CNF.read_bytes() == my_restored and my_global("max_connections") == "100"
+    # Asked again, the file already says so: nothing written, no backup.
+    files = set(MY_CNF.parent.iterdir())
+    [again] = change_setting(my1, "max_connections", "100", actor=dba)
+    assert again.status == SettingChange.Status.APPLIED and again.backup_file == ""
+    assert set(MY_CNF.parent.iterdir()) == files
 
 
 @lab_db
