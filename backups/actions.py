@@ -28,6 +28,10 @@ from console.models import AuditEntry
 _MATCH_SLACK_SECONDS = 120
 
 
+_SIZES = ("data_bytes", "arclog_bytes", "srvlog_bytes", "total_bytes", "written_bytes",
+          "sizes_exact", "with_serverlog")  # fmt: skip
+
+
 class PgRmanFailed(ExpectedFailure):
     """pg_rman exited non-zero; the message is its exit code's meaning and its own words."""
 
@@ -186,11 +190,14 @@ def store_catalog_listing(
                 run = BackupRun(catalog=catalog, cluster_id=catalog.cluster_id,
                                 backup_id=parsed.backup_id, found_outside_console=True)  # fmt: skip
                 created.append(parsed.backup_id)
-            elif not parsed.exact and run.sizes_exact:
-                # A rounded listing never overwrites exact figures read before.
-                for name in ("data_bytes", "arclog_bytes", "srvlog_bytes", "total_bytes",
-                             "written_bytes", "sizes_exact"):  # fmt: skip
+            elif not parsed.exact:
+                # A listing lacks LSNs and recovery points, and rounds sizes: it never blanks
+                # what a backup.ini gave before, nor overwrites its exact figures.
+                for name in [n for n, v in fields.items() if v is None or v == ""]:
                     fields.pop(name)
+                if run.sizes_exact:
+                    for name in _SIZES:
+                        fields.pop(name, None)
             _validation(run, parsed.status, now, fields)
             changed = [name for name, value in fields.items() if getattr(run, name) != value]
             if run.pk is not None and run.backup_id != parsed.backup_id:
