@@ -281,6 +281,21 @@ def active_change(node: Node):
     return jobs.order_by("pk").first()
 
 
+def enqueue_change(node: Node, name: str, value: str | None, *, cluster_wide: bool,
+                   confirmed: bool, actor, source: str = AuditEntry.Source.UI):  # fmt: skip
+    """Queue the clusters.change_setting job for a change the form accepted (pages and API)."""
+    from console import jobs
+
+    target = node.cluster if cluster_wide and node.cluster is not None else node
+    key = "cluster" if isinstance(target, Cluster) else "node"
+    what = "Reset" if value is None else "Change"
+    return jobs.enqueue(
+        "clusters.change_setting", f"{what} {name} on {target}", user=actor, source=source,
+        params={key: target.pk, "name": name, "value": value, "confirmed": confirmed},
+        target=target,
+    )  # fmt: skip
+
+
 def target_nodes(target: Node | Cluster) -> list[Node]:
     """The database nodes a change goes to: the node itself, or the cluster's primary first,
     then its standbys and replicas."""

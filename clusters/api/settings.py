@@ -20,11 +20,10 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from clusters import access
-from clusters.actions.settings import list_settings, read_row
+from clusters.actions.settings import enqueue_change, list_settings, read_row
 from clusters.api import router
 from clusters.forms.settings import SettingChangeForm
 from clusters.models import SettingChange
-from console import jobs
 from console.executor import ExecutorError
 from console.models import AuditEntry
 
@@ -112,15 +111,10 @@ class NodeSettingsViewSet(viewsets.ViewSet):
                 ("non_field_errors" if f == "__all__" else f): e for f, e in form.errors.items()
             }
             raise ValidationError(errors)
-        cluster_wide = form.cleaned_data["scope"] == "cluster" and node.cluster is not None
-        target = node.cluster if cluster_wide else node
-        value = form.cleaned_data["value"]
-        job = jobs.enqueue(
-            "clusters.change_setting",
-            f"{'Reset' if value is None else 'Change'} {data['name']} on {target}",
-            user=request.user, source=AuditEntry.Source.API, target=target,
-            params={"cluster" if cluster_wide else "node": target.pk, "name": data["name"],
-                    "value": value, "confirmed": form.cleaned_data["confirm_access"]},
+        cleaned = form.cleaned_data
+        job = enqueue_change(
+            node, data["name"], cleaned["value"], cluster_wide=cleaned["scope"] == "cluster",
+            confirmed=cleaned["confirm_access"], actor=request.user, source=AuditEntry.Source.API,
         )  # fmt: skip
         return Response({"job": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
 

@@ -13,11 +13,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from clusters import access
-from clusters.actions.settings import list_settings, read_row
+from clusters.actions.settings import enqueue_change, list_settings, read_row
 from clusters.forms.settings import SettingChangeForm, SettingsFilterForm
 from clusters.models import Node, SettingChange
 from clusters.serversettings import mariadb_key_order, pg_key_order, pg_shown
-from console import jobs
 from console.executor import ExecutorError
 from console.executor.redact import redact
 
@@ -98,17 +97,10 @@ def node_setting(request, pk: int, name: str):
     row, error = _row(request, node, name, fresh=request.method == "GET")
     form = SettingChangeForm(request.POST or None, node=node, row=row, name=name)
     if request.method == "POST" and form.is_valid():
-        cluster_wide = form.cleaned_data["scope"] == "cluster" and node.cluster is not None
-        target = node.cluster if cluster_wide else node
-        value = form.cleaned_data["value"]
-        what = "Reset" if value is None else "Change"
-        job = jobs.enqueue(
-            "clusters.change_setting", f"{what} {name} on {target}", user=request.user,
-            params={"cluster" if cluster_wide else "node": target.pk, "name": name,
-                    "value": value, "confirmed": form.cleaned_data["confirm_access"]},
-            target=target,
-        )  # fmt: skip
-        messages.success(request, f"{what} of {name} on {target} is queued.")
+        data = form.cleaned_data
+        job = enqueue_change(node, name, data["value"], cluster_wide=data["scope"] == "cluster",
+                             confirmed=data["confirm_access"], actor=request.user)  # fmt: skip
+        messages.success(request, f"{job.title} is queued.")
         return redirect("job_detail", pk=job.pk)
     history = SettingChange.objects.filter(name=name, node=node)
     if node.cluster is not None:
