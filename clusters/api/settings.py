@@ -10,7 +10,7 @@ and the history of changes.
 Gates: clusters.view_settingchange to read, clusters.add_settingchange to change, as the pages.
 """
 
-from django.http import QueryDict
+from django.http import Http404, QueryDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
@@ -20,7 +20,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from clusters import access
-from clusters.actions.settings import enqueue_change, list_settings, read_row
+from clusters.actions.settings import SERVICES, enqueue_change, list_settings, read_row
 from clusters.api import router
 from clusters.forms.settings import SettingChangeForm
 from clusters.models import SettingChange
@@ -56,6 +56,13 @@ class SettingChangeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _settings_node(user, pk):
+    node = access.get_node_for_user(user, pk)
+    if node.service not in SERVICES:
+        raise Http404("The console reads no settings from this node")
+    return node
+
+
 class ChangeRequestSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=128)
     value = serializers.CharField(required=False, allow_blank=True, max_length=4096)
@@ -75,7 +82,7 @@ class NodeSettingsViewSet(viewsets.ViewSet):
     @extend_schema(parameters=[NODE_ID], responses=SettingSerializer(many=True))
     def retrieve(self, request, pk=None):
         access.require_perm(request.user, "clusters.view_settingchange")
-        node = access.get_node_for_user(request.user, pk)
+        node = _settings_node(request.user, pk)
         found = list_settings(node, actor=request.user)
         if found.error:
             return Response({"detail": found.error}, status=status.HTTP_502_BAD_GATEWAY)
@@ -87,7 +94,7 @@ class NodeSettingsViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def change(self, request, pk=None):
         access.require_perm(request.user, "clusters.add_settingchange")
-        node = access.get_node_for_user(request.user, pk)
+        node = _settings_node(request.user, pk)
         body = ChangeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data

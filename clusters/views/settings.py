@@ -9,11 +9,12 @@ again and checks the value once more before it sends anything.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from clusters import access
-from clusters.actions.settings import enqueue_change, list_settings, read_row
+from clusters.actions.settings import SERVICES, enqueue_change, list_settings, read_row
 from clusters.forms.settings import SettingChangeForm, SettingsFilterForm
 from clusters.models import Node, SettingChange
 from clusters.serversettings import mariadb_key_order, pg_key_order, pg_shown
@@ -24,8 +25,12 @@ HISTORY = 50
 
 
 def _settings_node(user, pk: int) -> Node:
+    """A PostgreSQL or MariaDB node the user may see settings of (404 for other services)."""
     access.require_perm(user, "clusters.view_settingchange")
-    return access.get_node_for_user(user, pk)
+    node = access.get_node_for_user(user, pk)
+    if node.service not in SERVICES:
+        raise Http404("The console reads no settings from this node")
+    return node
 
 
 def _filtered(rows: list[dict], form: SettingsFilterForm, service: str) -> list[dict]:

@@ -530,4 +530,7 @@ def test_who_may_see_and_change_settings(client, dba, manager, helpdesk, lab_nod
     client.force_login(dba)
     assert client.get(reverse("clusters:node_settings", args=[99999])).status_code == 404
     assert client.put(change_url).status_code == 405
+    lb1 = lab_nodes["lb1"]  # pgpool-II: no settings here
+    assert client.get(reverse("clusters:node_settings", args=[lb1.pk])).status_code == 404
+    assert client.get(f"/api/node-settings/{lb1.pk}/").status_code == 404
     assert not Job.objects.exists()
