@@ -40,6 +40,9 @@ EXIT_CODES: dict[int, tuple[str, str]] = {
     24: ("ERROR_PG_INCOMPATIBLE", "this pg_rman does not match the PostgreSQL server"),
     25: ("ERROR_PG_RUNNING", "PostgreSQL is running on the target: a restore needs it stopped"),
     26: ("ERROR_PID_BROKEN", "the server's postmaster.pid file is broken"),
+    # Not pg_rman's: what the host's command runner says when there is no pg_rman to run.
+    126: ("NOT_EXECUTABLE", "pg_rman cannot be executed on this host"),
+    127: ("NOT_INSTALLED", "pg_rman is not installed on this host (command not found)"),
 }
 
 # pg_rman's own ERROR texts that deserve a plainer summary than their exit code's.
@@ -55,6 +58,11 @@ _KNOWN_ERRORS: list[tuple[re.Pattern, str]] = [
     (re.compile(r"must be an absolute path"), "a path given to pg_rman is not absolute"),
 ]  # fmt: skip
 
+# How sudo and coreutils timeout (the executor's wrappers) say there is no pg_rman to run.
+_NOT_FOUND_RE = re.compile(
+    r"^(sudo: pg_rman: command not found|timeout: failed to run command .pg_rman.: No such file)",
+    re.MULTILINE,
+)
 _TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 _DATE_PREFIX_RE = re.compile(r"\d{4}(-\d{2}(-\d{2}( \d{2}(:\d{2}(:\d{2})?)?)?)?)?")
 _TARGET_TIME_RE = re.compile(
@@ -498,6 +506,8 @@ def engine_error(exit_code: int, stderr: str) -> EngineError | None:
     if exit_code == 0:
         return None
     code, summary = EXIT_CODES.get(exit_code, ("UNKNOWN", f"pg_rman exited with code {exit_code}"))
+    if _NOT_FOUND_RE.search(stderr):  # sudo exits 1, timeout 127: neither is pg_rman's
+        code, summary = EXIT_CODES[127]
     messages = parse_messages(stderr)
     error = detail = hint = ""
     seen_error = False
@@ -513,8 +523,9 @@ def engine_error(exit_code: int, stderr: str) -> EngineError | None:
             summary = plain
             break
     warnings = tuple(m.text for m in messages if m.level == "WARNING")
-    return EngineError(exit_code, code, summary[0].upper() + summary[1:], error, detail, hint,
-                       warnings)  # fmt: skip
+    if not summary.startswith(PG_RMAN):  # a sentence, but pg_rman is always lowercase
+        summary = summary[0].upper() + summary[1:]
+    return EngineError(exit_code, code, summary, error, detail, hint, warnings)
 
 
 @dataclass(frozen=True)

@@ -417,12 +417,12 @@ def test_every_capture_maps_its_exit_code(name):
 
 ERRORS = {
     "error-backup-server-down.txt": (
-        15, "ERROR_PG_CONNECT", "Pg_rman could not connect to PostgreSQL",
+        15, "ERROR_PG_CONNECT", "pg_rman could not connect to PostgreSQL",
         'could not connect to database postgres: connection to server on socket '
         '"/srv/pgr/.s.PGSQL.55432" failed: No such file or directory Is the server running '
         "locally and accepting connections on that socket?", "", ""),
     "error-delete-no-date.txt": (
-        12, "ERROR_ARGS", "Pg_rman refused its arguments", "delete range option not specified",
+        12, "ERROR_ARGS", "pg_rman refused its arguments", "delete range option not specified",
         "", "Please run with 'pg_rman delete DATE'."),
     "error-incremental-without-full.txt": (
         10, "ERROR_SYSTEM",
@@ -435,24 +435,24 @@ ERRORS = {
         2, "ERROR", "The catalog directory already holds a catalog (init needs an empty "
         "directory)", "backup catalog already exist and it's not empty", "", ""),
     "error-invalid-backup-mode.txt": (
-        12, "ERROR_ARGS", "Pg_rman refused its arguments", 'invalid backup-mode "differential"',
+        12, "ERROR_ARGS", "pg_rman refused its arguments", 'invalid backup-mode "differential"',
         "", ""),
     "error-invalid-command.txt": (
-        12, "ERROR_ARGS", "Pg_rman refused its arguments", 'invalid command "frobnicate"', "", ""),
+        12, "ERROR_ARGS", "pg_rman refused its arguments", 'invalid command "frobnicate"', "", ""),
     "error-no-backup-mode.txt": (
-        12, "ERROR_ARGS", "Pg_rman refused its arguments",
+        12, "ERROR_ARGS", "pg_rman refused its arguments",
         "required parameter not specified: BACKUP_MODE (-b, --backup-mode)", "", ""),
     "error-no-catalog.txt": (
-        12, "ERROR_ARGS", "Pg_rman refused its arguments",
+        12, "ERROR_ARGS", "pg_rman refused its arguments",
         "required parameter not specified: BACKUP_PATH (-B, --backup-path)", "", ""),
     "error-no-pgdata.txt": (
-        12, "ERROR_ARGS", "Pg_rman refused its arguments",
+        12, "ERROR_ARGS", "pg_rman refused its arguments",
         "required parameter not specified: PGDATA (-D, --pgdata)", "", ""),
     "error-relative-backup-path.txt": (
         12, "ERROR_ARGS", "A path given to pg_rman is not absolute",
         "-B, --backup-path must be an absolute path", "", ""),
     "error-restore-invalid-target-time.txt": (
-        12, "ERROR_ARGS", "Pg_rman refused the recovery target",
+        12, "ERROR_ARGS", "pg_rman refused the recovery target",
         "could not create recovery.conf or add recovery-related options to "
         "postgresql.conf(after PG12) with yesterday-ish", "", ""),
     "error-restore-no-valid-backup.txt": (
@@ -464,7 +464,7 @@ ERRORS = {
         "PostgreSQL server is running", "",
         "Please stop PostgreSQL server before executing restore."),
     "error-show-invalid-date.txt": (
-        12, "ERROR_ARGS", "Pg_rman refused its arguments",
+        12, "ERROR_ARGS", "pg_rman refused its arguments",
         'arguments are invalid. near "notadate"', "", ""),
     "show-uninitialized-catalog.txt": (
         10, "ERROR_SYSTEM",
@@ -507,6 +507,19 @@ def test_usage_and_version_exit_1():
         assert pg_rman.engine_error(cap.exit_code, cap.stderr).code == "HELP"
     assert pg_rman.parse_version(capture("version.txt").stderr) == "1.3.19"
     assert capture("no-command.txt").argv == ["pg_rman", "-B", "/srv/pgr/backup"]
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "stderr"),
+    [
+        (1, "sudo: pg_rman: command not found\n"),
+        (127, "timeout: failed to run command 'pg_rman': No such file or directory\n"),
+    ],
+)
+def test_a_host_without_pg_rman_is_named_as_such(exit_code, stderr):
+    error = pg_rman.engine_error(exit_code, stderr)
+    assert error.code == "NOT_INSTALLED"
+    assert error.message == "pg_rman is not installed on this host (command not found)."
 
 
 def test_progress_with_carriage_returns_gives_the_last_count_of_each_phase():
