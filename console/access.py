@@ -59,6 +59,13 @@ PERSONAS["dba"] += [*_PEOPLE_VIEW, "users.change_databaseaccount", "users.sync_d
                     "users.import_accounts", "users.view_accountimport"]  # fmt: skip
 PERSONAS["helpdesk"] += _PEOPLE_VIEW
 PERSONAS["manager"] += _PEOPLE_VIEW
+
+# Offboarding (users, issue 6 part 4): the helpdesk and DBAs offboard people (and undo) and
+# download the evidence; auditors read people and their accounts and download the evidence.
+_OFFBOARDING = ["users.view_offboardingrun", "users.view_offboarding_evidence"]
+PERSONAS["dba"] += [*_OFFBOARDING, "users.offboard_person"]
+PERSONAS["helpdesk"] += [*_OFFBOARDING, "users.offboard_person"]
+PERSONAS["auditor"] += [*_OFFBOARDING, "users.view_person", "users.view_databaseaccount"]
 # Account lifecycle (issue 6 part 3): DBAs do all; the helpdesk may lock and unlock personal
 # accounts only (users.access.get_account_to_lock), the first step of offboarding and its undo.
 PERSONAS["dba"] += ["users.manage_account", "users.lock_account"]

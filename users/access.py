@@ -4,7 +4,7 @@ from django.db.models import Count, Q
 from django.http import Http404
 
 from console.access import require_perm
-from users.models import DatabaseAccount, DirectorySync, Person
+from users.models import DatabaseAccount, DirectorySync, OffboardingRun, Person
 
 
 def people_for_user(user):
@@ -65,3 +65,30 @@ def can_import(user) -> bool:
 
 def can_classify(user) -> bool:
     return user.has_perm("users.change_databaseaccount")
+
+
+def get_person_to_offboard(user, uid: str) -> Person:
+    require_perm(user, "users.offboard_person")
+    return get_person_for_user(user, uid)
+
+
+def get_offboarding_evidence(user, uid: str, pk: int):
+    """An offboarding run of the person `uid`, for its evidence report."""
+    require_perm(user, "users.view_offboarding_evidence")
+    try:
+        return OffboardingRun.objects.select_related("person").get(pk=pk, person__uid=uid)
+    except OffboardingRun.DoesNotExist:
+        raise Http404("No such offboarding") from None
+
+
+def offboardings_for_user(user):
+    require_perm(user, "users.view_offboardingrun")
+    return OffboardingRun.objects.select_related("person")
+
+
+def can_offboard(user) -> bool:
+    return user.has_perm("users.offboard_person")
+
+
+def can_download_evidence(user) -> bool:
+    return user.has_perm("users.view_offboarding_evidence")

@@ -70,3 +70,9 @@ class ConfirmSyncForm(forms.Form):
                 f"Type {self.expected}, the number of people this sync marks left."
             )
         return count
+
+
+class OffboardConfirmForm(forms.Form):
+    """The person's uid, typed to confirm an offboarding or its undo."""
+
+    confirmation = forms.CharField(max_length=255, label="Type the person's uid to confirm")

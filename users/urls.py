@@ -16,5 +16,21 @@ urlpatterns = [
     path("accounts/<int:pk>/link/", views.account_link, name="account_link"),
     path("accounts/<int:pk>/functional/", views.account_functional, name="account_functional"),
     path("accounts/<int:pk>/unclassify/", views.account_unclassify, name="account_unclassify"),
+    path("offboardings/", views.offboarding_list, name="offboarding_list"),
     path("<str:uid>/", views.person_detail, name="person_detail"),
+    path("<str:uid>/offboarding/", views.person_offboarding, name="person_offboarding"),
+    path("<str:uid>/offboard/", views.person_offboard, name="person_offboard"),
+    path("<str:uid>/offboard/undo/", views.person_offboard_undo, name="person_offboard_undo"),
+    path(
+        "<str:uid>/offboardings/<int:pk>/evidence.csv",
+        views.offboarding_evidence,
+        {"fmt": "csv"},
+        name="offboarding_evidence_csv",
+    ),
+    path(
+        "<str:uid>/offboardings/<int:pk>/evidence.pdf",
+        views.offboarding_evidence,
+        {"fmt": "pdf"},
+        name="offboarding_evidence_pdf",
+    ),
 ]

@@ -7,6 +7,8 @@ Also: a MariaDB server that is down leaves the run incomplete with the reason un
 finds it up; a second run changes nothing; undo unlocks; the approval-required mode. Every
 lock is undone at the end of each test, also when it fails."""
 
+import csv
+import io
 import os
 from collections.abc import Iterator
 
@@ -14,8 +16,10 @@ import MySQLdb
 import psycopg
 import pytest
 from django.test import override_settings
+from django.urls import reverse
 from django.utils import timezone
 from psycopg import sql
+from pypdf import PdfReader
 
 from console import jobs
 from console.lab import faults, seed
@@ -241,3 +245,76 @@ def test_with_approval_required_the_sync_waits_for_a_person(erin, directory, hel
     assert _offboard_job(run).status == "succeeded"
     run.refresh_from_db()
     assert run.state == "offboarded"
+
+
+# --- pages and evidence -------------------------------------------------------------------------
+
+
+def _page(client, user, url, **kwargs):
+    client.force_login(user)
+    return client.get(url, **kwargs)
+
+
+def test_the_helpdesk_offboards_from_the_person_page_with_a_typed_confirmation(
+    erin, helpdesk, client
+):
+    client.force_login(helpdesk)
+    url = reverse("users:person_offboard", args=[UID])
+    assert client.get(url).status_code == 405
+    refused = client.post(url, {"offboard-confirmation": "Erin Evans"})
+    assert refused.status_code == 400 and "type the person&#x27;s uid, erin" in refused.text
+    assert not OffboardingRun.objects.exists()
+    response = client.post(url, {"offboard-confirmation": UID})
+    assert response.status_code == 302
+    run = OffboardingRun.objects.get(person=erin)
+    assert run.requested_by_name == "helpdesk" and run.state == "requested"
+    assert "running" in client.get(reverse("users:person_offboarding", args=[UID])).text
+    assert _offboard_job(run).status == "succeeded"
+    page = client.get(reverse("users:person_detail", args=[UID])).text
+    assert "offboarded" in page and "db1: rolcanlogin=false" in page and FUNCTIONAL in page
+    assert "Undo the offboarding" in page
+
+
+def test_only_offboarders_may_offboard(erin, manager, auditor, client):
+    for user in (manager, auditor):
+        client.force_login(user)
+        url = reverse("users:person_offboard", args=[UID])
+        assert client.post(url, {"offboard-confirmation": UID}).status_code == 403
+    assert not OffboardingRun.objects.exists()
+
+
+def test_the_evidence_downloads_as_pdf_and_csv_for_auditors(erin, helpdesk, auditor, client):
+    run = offboarding.start_offboarding(erin, actor=helpdesk, confirmation=UID)
+    assert _offboard_job(run).status == "succeeded"
+    # A name that a spreadsheet would run as a formula is guarded in the CSV.
+    run.steps.filter(kind="handover").update(login="=HYPERLINK(1)")
+    pdf_url = reverse("users:offboarding_evidence_pdf", args=[UID, run.pk])
+    csv_url = reverse("users:offboarding_evidence_csv", args=[UID, run.pk])
+    response = _page(client, auditor, pdf_url)
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
+    text = " ".join(text.split())
+    for expected in ("Offboarding evidence: erin (Erin Evans)", "Offboarded", "helpdesk",
+                     "lab-pg", "lab-mariadb", "'erin'@'%'", "db1: rolcanlogin=false",
+                     "my1: account_locked=true", "not a login attempt"):  # fmt: skip
+        assert expected in text, expected
+    rows = list(csv.DictReader(io.StringIO(_page(client, auditor, csv_url).text)))
+    assert {(r["account"], r["result"]) for r in rows} == {
+        ("erin", "verified"),
+        ("'erin'@'%'", "verified"),
+        ("'=HYPERLINK(1)", "listed"),
+    }
+    assert {r["requested_by"] for r in rows} == {"helpdesk"}
+    exported = AuditEntry.objects.filter(
+        action="offboarding.evidence_exported", actor_name="auditor"
+    )
+    assert exported.count() == 2
+
+
+def test_the_evidence_is_not_for_everyone(erin, helpdesk, manager, outsider, client):
+    run = offboarding.start_offboarding(erin, actor=helpdesk, confirmation=UID)
+    url = reverse("users:offboarding_evidence_csv", args=[UID, run.pk])
+    assert _page(client, manager, url).status_code == 403
+    assert _page(client, outsider, url).status_code == 403
+    other = reverse("users:offboarding_evidence_csv", args=["alice", run.pk])
+    assert _page(client, helpdesk, other).status_code == 404  # another person's run
