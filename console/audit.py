@@ -7,6 +7,7 @@ Entries from several processes therefore form one chain in id order.
 """
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -310,6 +311,16 @@ class _GroupCommit:
 
 
 _group = _GroupCommit()
+
+
+def _new_group_after_fork() -> None:
+    # A process forked while one of its threads was writing (a Celery pool forks its workers)
+    # must not inherit a writer that will never hand over: the child starts with an empty queue.
+    global _group
+    _group = _GroupCommit()
+
+
+os.register_at_fork(after_in_child=_new_group_after_fork)
 
 
 _SQL_HEAD = "SELECT hash FROM console_auditentry ORDER BY id DESC LIMIT 1"

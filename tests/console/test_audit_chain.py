@@ -291,3 +291,18 @@ def test_appends_from_parallel_threads_are_written_together_in_one_chain(monkeyp
     result = audit.verify()
     assert result.intact, result
     assert result.checked == AuditEntry.objects.count()
+
+
+def test_a_forked_process_does_not_inherit_a_writer_of_its_parent():
+    """A Celery pool forks its workers: a child forked while a parent thread was writing a
+    batch must not wait forever for that writer to hand over."""
+    writing = audit._group
+    writing._writing = True  # as while a thread of this process writes
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: a fresh group, free to write
+            os._exit(0 if audit._group is not writing and not audit._group._writing else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        writing._writing = False
