@@ -276,7 +276,11 @@ def person_offboarding(request, uid: str):
     """The offboarding box alone, polled by htmx while the job runs."""
     person = access.get_person_for_user(request.user, uid)
     context = {"person": person, **_offboarding_context(request.user, person)}
-    return render(request, "users/partials/offboarding.html", context)
+    response = render(request, "users/partials/offboarding.html", context)
+    run = context["run"]
+    if request.headers.get("HX-Request") and run and run.state not in ("requested", "running"):
+        response["HX-Refresh"] = "true"  # done: reload the page, its account states changed
+    return response
 
 
 def _refused(request, person, error, *, form_name: str, form):
