@@ -434,3 +434,9 @@ def test_sizes_and_durations_read_like_a_dba_writes_them():
     assert [seconds_human(v) for v in (0.04, 2.44, 75, 7000, 200_000)] == [
         "40 ms", "2.4 s", "75 s", "116 min", "2 d 7 h",
     ]  # fmt: skip
+
+
+def test_collection_times_read_as_text_are_utc_whatever_the_database():
+    postgresql, sqlite = "2026-11-25 23:57:43.5+00", "2026-11-25 23:57:43.500000"
+    assert dashboard._when(postgresql) == dashboard._when(sqlite)
+    assert dashboard._when(sqlite).utcoffset() == timedelta(0) and dashboard._when(None) is None
