@@ -211,6 +211,20 @@ class RunStatus(models.TextChoices):
 ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
 
 
+class BackupRunQuerySet(models.QuerySet):
+    def latest_usable(self, clusters=None) -> "BackupRunQuerySet":
+        """The newest usable (OK) run of each cluster, in one query: per cluster, one probe of
+        the partial index backups_run_usable_latest (cluster, started DESC WHERE ok), so the
+        cost grows with the number of clusters, not of runs."""
+        clusters = Cluster.objects.all() if clusters is None else clusters
+        newest = (
+            BackupRun.objects.filter(cluster=models.OuterRef("pk"), status=RunStatus.OK)
+            .order_by("-started")
+            .values("pk")[:1]
+        )
+        return self.filter(pk__in=clusters.annotate(run=models.Subquery(newest)).values("run"))
+
+
 class BackupRun(models.Model):
     """One backup, started by the console or found in the catalog (`found_outside_console`).
 
@@ -260,6 +274,8 @@ class BackupRun(models.Model):
     validated = models.BooleanField(default=False)  # a validation ran (OK or CORRUPT)
     validated_at = models.DateTimeField(null=True, blank=True)
     message = models.TextField(blank=True)  # the engine's own error, for a person
+
+    objects = BackupRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started", "-id"]

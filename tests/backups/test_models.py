@@ -16,7 +16,7 @@ from backups.models import (
     RunStatus,
     validate_cron,
 )
-from clusters.models import Node
+from clusters.models import Cluster, Node
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -206,6 +206,28 @@ def test_the_latest_usable_run_per_cluster_uses_the_partial_index(catalog):
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "backups_run_usable_latest" in plan
+
+
+def test_latest_usable_gives_each_clusters_newest_ok_run_in_one_query(
+    catalog, django_assert_num_queries
+):
+    now = timezone.now()
+    other = BackupCatalog.objects.create(
+        cluster=factories.make_monitored_cluster("bk-other"), name="main", engine="pg_rman",
+        path="/b", arclog_path="/a",
+    )  # fmt: skip
+    factories.make_monitored_cluster("bk-never")  # no run at all: absent from the result
+    for i, status in enumerate(["corrupt", "done", "ok", "ok", "error"]):
+        make_run(catalog, status=status, started=now - timedelta(hours=i), backup_id=f"a{i}",
+                 found_outside_console=True)  # fmt: skip
+    make_run(other, status="ok", started=now - timedelta(days=3), backup_id="b0",
+             found_outside_console=True)  # fmt: skip
+    with django_assert_num_queries(1):
+        latest = {r.cluster.name: r.backup_id for r in
+                  BackupRun.objects.latest_usable().select_related("cluster")}  # fmt: skip
+    assert latest == {"bk-models": "a2", "bk-other": "b0"}
+    only = BackupRun.objects.latest_usable(Cluster.objects.filter(name="bk-other"))
+    assert [r.backup_id for r in only] == ["b0"]
 
 
 def test_personas_see_backups_as_their_role_allows(dba, manager, auditor, helpdesk):
