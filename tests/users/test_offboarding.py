@@ -318,3 +318,22 @@ def test_the_evidence_is_not_for_everyone(erin, helpdesk, manager, outsider, cli
     assert _page(client, outsider, url).status_code == 403
     other = reverse("users:offboarding_evidence_csv", args=["alice", run.pk])
     assert _page(client, helpdesk, other).status_code == 404  # another person's run
+
+
+def test_the_offboardings_list_shows_incomplete_runs_with_their_reason(erin, helpdesk, client):
+    run = offboarding.start_offboarding(erin, actor=helpdesk, confirmation=UID)
+    OffboardingRun.objects.filter(pk=run.pk).update(state="incomplete", reason="my1 is down")
+    page = _page(client, helpdesk, reverse("users:offboarding_list"))
+    assert page.status_code == 200 and "my1 is down" in page.text and "Incomplete" in page.text
+    assert "Offboardings" in _page(client, helpdesk, reverse("users:person_list")).text
+
+
+@override_settings(PEOPLE_SYNC_MAX_LEFT_SHARE=0.0)
+def test_a_held_sync_confirmed_by_a_dba_starts_the_offboarding(erin, directory, dba):
+    directory.remove(UID)
+    held = actions.sync_directory()
+    assert held.status == "held" and not OffboardingRun.objects.exists()  # nothing yet
+    actions.confirm_directory_sync(held, actor=dba)
+    run = OffboardingRun.objects.get(person=erin)
+    assert (run.state, run.source) == ("requested", "ldap-sync")
+    assert _offboard_job(run).status == "succeeded"
