@@ -75,9 +75,15 @@ def _send_to(app, url: str | None) -> None:
     app.conf.broker_write_url = url
     if app._pool is not None:
         app._pool.force_close_all()
-    # What Celery itself resets after a fork: the connection and producer pools.
+    # What Celery itself resets after a fork: the connection and producer pools. kombu also
+    # keeps one producer pool per broker URL for the whole process, and force_close_all() above
+    # closed it: a later test sending to the same URL would find it closed ("Acquire on closed
+    # pool"), so those pools are dropped too.
     app._pool = None
     app.amqp._producer_pool = None
+    from kombu import pools
+
+    pools.reset()
 
 
 @pytest.fixture

@@ -23,16 +23,6 @@ from tests.factories import PASSWORD, make_user
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_producer_pools(e2e_broker):
-    """kombu keeps one producer pool per broker URL for the whole process, and e2e_broker
-    closes it after each test: a later test sending to the same URL would find it closed
-    ("Acquire on closed pool"). Start each test with fresh pools."""
-    from kombu import pools
-
-    pools.reset()
-
-
 def _sign_in(page, username: str) -> None:
     page.goto("/login/")
     page.get_by_label("Username").fill(username)
