@@ -173,6 +173,9 @@ def account_state(account: DatabaseAccount, *, actor=None, job=None, node: Node 
         "superuser": bool(row["superuser"]),
         "valid_until": None,
         "plugin": row["plugin"] or "",
+        "password_lifetime": None
+        if row["password_lifetime"] is None
+        else int(row["password_lifetime"]),
         "member_of": sorted(member_of or []),
         "sessions": int(row["sessions"]),
         "node": node.name,

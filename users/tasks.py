@@ -95,3 +95,69 @@ def retry_offboardings() -> None:
     from users.actions.offboarding import retry_offboardings as retry
 
     retry()
+
+
+# --- Account lifecycle (issue 6 part 3): one job per action, the logic in users.actions.lifecycle
+
+
+def _account_job(ctx: JobContext, action: str) -> dict:
+    from users.actions import lifecycle
+
+    done, result = lifecycle.run_account_action(ctx.job, action)
+    ctx.log(done.message if done is not None else f"new password set for {result['login']}; "
+            "it is shown once to the requester")  # fmt: skip
+    return result
+
+
+@jobs.job_task("users.create_account")
+def create_account(ctx: JobContext) -> dict:
+    from users.actions import lifecycle
+
+    account, result = lifecycle.run_create(ctx.job)
+    ctx.log(f"created {account.login}; its password is shown once to the requester")
+    return result
+
+
+@jobs.job_task("users.lock_account")
+def lock_account(ctx: JobContext) -> dict:
+    return _account_job(ctx, "lock_account")
+
+
+@jobs.job_task("users.unlock_account")
+def unlock_account(ctx: JobContext) -> dict:
+    return _account_job(ctx, "unlock_account")
+
+
+@jobs.job_task("users.grant_role")
+def grant_role(ctx: JobContext) -> dict:
+    return _account_job(ctx, "grant_role")
+
+
+@jobs.job_task("users.revoke_role")
+def revoke_role(ctx: JobContext) -> dict:
+    return _account_job(ctx, "revoke_role")
+
+
+@jobs.job_task("users.grant_privileges")
+def grant_privileges(ctx: JobContext) -> dict:
+    return _account_job(ctx, "grant_privileges")
+
+
+@jobs.job_task("users.revoke_privileges")
+def revoke_privileges(ctx: JobContext) -> dict:
+    return _account_job(ctx, "revoke_privileges")
+
+
+@jobs.job_task("users.set_password_expiry")
+def set_password_expiry(ctx: JobContext) -> dict:
+    return _account_job(ctx, "set_password_expiry")
+
+
+@jobs.job_task("users.rotate_password")
+def rotate_password(ctx: JobContext) -> dict:
+    return _account_job(ctx, "rotate_password")
+
+
+@jobs.job_task("users.drop_account")
+def drop_account(ctx: JobContext) -> dict:
+    return _account_job(ctx, "drop_account")

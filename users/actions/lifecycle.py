@@ -1,0 +1,761 @@
+"""Account lifecycle actions (issue 6, part 3): create, grant and revoke, password expiry,
+rotate, drop. Lock and unlock are users.dbops primitives, shared with offboarding.
+
+Each action runs in a job (users/tasks.py), on the server users.dbops.server_node picks, through
+the executor (each statement audited there, intent then outcome, under the account.* action),
+and records what it changed in the console (the DatabaseAccount row) with one more audit entry
+in the same transaction. Each reads the server first and does nothing, saying so, when the work
+is already done, so a retried job is safe.
+
+Passwords: created and rotated passwords are generated here (never typed, never in a Celery
+message); the server receives only the SCRAM-SHA-256 verifier or the mysql_native_password
+hash (users.passwords), redacted from the audit entry. The clear password goes back to the
+requester once: encrypted (console.crypto) in the job's result until `reveal_password` shows it
+and wipes it.
+"""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from psycopg import sql
+
+from clusters.models import Cluster
+from console import audit, crypto
+from console.errors import ExpectedFailure
+from console.executor import SqlFailed, run_sql
+from console.executor.sql import quote_mysql_identifier
+from console.models import AuditEntry, Job
+from users import dbops, passwords
+from users.dbops import AccountRefused
+from users.models import DatabaseAccount, Person
+
+PG_TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+PG_PRIVILEGES = ("CONNECT", "USAGE", *PG_TABLE_PRIVILEGES)
+MYSQL_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE")
+MARIADB_EXPIRY = ("now", "interval", "never", "default")
+NATIVE_USING = "IDENTIFIED VIA mysql_native_password USING %s"
+PASSWORD_JOBS = ("users.create_account", "users.rotate_password")
+
+
+class PasswordGone(ExpectedFailure):
+    """The one-time password was already shown, or the job has none for this person."""
+
+
+def _source(job) -> str:
+    return job.source if job is not None else AuditEntry.Source.JOB
+
+
+def _record(action: str, account, output: str, *, actor, job, **changes) -> None:
+    """The console side of an action: the row's changes and their audit entry, together."""
+    with transaction.atomic():
+        if changes:
+            DatabaseAccount.objects.filter(pk=account.pk).update(**changes)
+            for name, value in changes.items():
+                setattr(account, name, value)
+        audit.append(
+            action,
+            actor=actor,
+            source=_source(job),
+            target=f"account:{account.pk}",
+            node=account.node.name if account.node_id else "",
+            output=output,
+            job_id=job.pk if job is not None else None,
+        )
+
+
+def _kw(account, action: str, *, actor, job) -> dict:
+    return {"actor": actor, "job": job, "action": action, "label": account.login}
+
+
+def mariadb_uses_native_hash() -> bool:
+    """USERS_MARIADB_PASSWORD_PLUGIN: "mysql_native_password" (default: the console sends the
+    hash) or "server" (the server's default plugin: the clear password is sent, as a bound
+    parameter that is never recorded; use TLS)."""
+    return getattr(settings, "USERS_MARIADB_PASSWORD_PLUGIN", "mysql_native_password") != "server"
+
+
+# --- passwords ---------------------------------------------------------------------------------
+
+
+def _set_password(account, *, create: bool, valid_until=None, actor, job) -> str:
+    """CREATE the account with, or ALTER it to, a new generated password; read the stored
+    verifier back where the console may. Returns the clear password."""
+    password = passwords.generate_password()
+    node = dbops.server_node(account)
+    action = audit.ACCOUNT_CREATED if create else audit.ACCOUNT_PASSWORD_ROTATED
+    kw = _kw(account, action, actor=actor, job=job)
+    if dbops.is_postgres(account):
+        verifier = passwords.scram_sha256_verifier(password)
+        parts = [
+            sql.SQL("CREATE ROLE {} LOGIN" if create else "ALTER ROLE {}").format(
+                dbops.role_identifier(account)
+            ),
+            sql.SQL("PASSWORD {}").format(sql.Literal(verifier)),
+        ]
+        if valid_until is not None:
+            parts.append(sql.SQL("VALID UNTIL {}").format(sql.Literal(valid_until.isoformat())))
+        run_sql(node.pg_target(), sql.SQL(" ").join(parts), secrets=(verifier, password), **kw)
+        check = ("users:account-pg-password-check", {"verifier": verifier, "role": account.name})
+    else:
+        verb = "CREATE USER" if create else "ALTER USER"
+        if mariadb_uses_native_hash():
+            secret = passwords.mysql_native_password_hash(password)
+            query = f"{verb} {dbops.mysql_account(account)} {NATIVE_USING}"
+        else:
+            secret = password
+            query = f"{verb} {dbops.mysql_account(account)} IDENTIFIED BY %s"
+        run_sql(node.mysql_target(), query, (secret,), secrets=(secret, password), **kw)
+        check = (
+            ("users:account-mariadb-password-check", (secret, account.name, account.host or "%"))
+            if secret != password
+            else None
+        )
+    if check is not None:
+        _verify_stored(account, node, *check, actor=actor, job=job)
+    return password
+
+
+def _verify_stored(account, node, query: str, params, *, actor, job) -> None:
+    target = node.pg_target() if dbops.is_postgres(account) else node.mysql_target()
+    try:
+        result = run_sql(
+            target, query, params, **_kw(account, audit.ACCOUNT_STATE_READ, actor=actor, job=job)
+        )
+    except SqlFailed as e:
+        if "permission denied" in str(e) or "denied" in str(e):
+            return  # the console's login may not read stored passwords: nothing to compare
+        raise
+    if not result.rows or not result.rows[0][0]:
+        raise ExpectedFailure(f"{account.login}: the server does not store the password just set")
+
+
+def _password_result(account, password: str, actor) -> dict:
+    return {
+        "account": account.pk,
+        "login": account.login,
+        "password_token": crypto.encrypt(password).decode("ascii"),
+        "password_for": actor.pk if actor is not None else None,
+    }
+
+
+def reveal_password(job: Job, *, actor, source=AuditEntry.Source.UI) -> str:
+    """The clear password a create or rotate job made, to the person who asked for it, once:
+    the encrypted copy is wiped from the job in the same transaction as the audit entry."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        result = dict(job.result or {})
+        if job.kind not in PASSWORD_JOBS or result.get("password_for") != actor.pk:
+            raise PasswordGone("this job has no password for you")
+        token = result.pop("password_token", None)
+        if token is None:
+            shown = result.get("password_shown_at", "")
+            raise PasswordGone(
+                f"the password was shown once already ({shown}); it is not kept. "
+                "Rotate the password again if it was lost."
+            )
+        password = crypto.decrypt(token.encode("ascii"))
+        result["password_shown_at"] = timezone.now().strftime("%Y-%m-%d %H:%M:%S UTC")
+        Job.objects.filter(pk=job.pk).update(result=result)
+        audit.append(
+            audit.ACCOUNT_PASSWORD_SHOWN,
+            actor=actor,
+            source=source,
+            target=f"account:{result.get('account')}",
+            job_id=job.pk,
+            output=f"the password of {result.get('login')} was shown once",
+        )
+    return password
+
+
+# --- create ------------------------------------------------------------------------------------
+
+
+def create_account(
+    cluster: Cluster,
+    name: str,
+    *,
+    host: str = "",
+    kind: str = DatabaseAccount.Kind.UNCLASSIFIED,
+    person: Person | None = None,
+    owner_person: Person | None = None,
+    owner_team: str = "",
+    purpose: str = "",
+    valid_until: datetime | None = None,
+    actor=None,
+    job=None,
+) -> tuple[DatabaseAccount, str]:
+    """Create a login on the cluster with a generated password; returns the account row and
+    the clear password (for the job to keep encrypted until shown once). PostgreSQL
+    `CREATE ROLE … LOGIN PASSWORD '<SCRAM verifier>'` on the primary; MariaDB `CREATE USER …
+    IDENTIFIED VIA mysql_native_password USING '<hash>'`. Refused, with nothing sent, for a name
+    the server would misread, and when the account already exists on the server."""
+    if cluster.kind == "mariadb":
+        host = host or "%"
+    else:
+        host = ""
+    dbops.check_account_name(name, cluster.kind, host)
+    account = DatabaseAccount.objects.filter(cluster=cluster, name=name, host=host).first()
+    probe = account or DatabaseAccount(cluster=cluster, name=name, host=host)
+    node = dbops.server_node(probe)
+    if dbops.account_state(probe, actor=actor, job=job, node=node)["exists"]:
+        raise AccountRefused(f"{probe.login} already exists on {node.name}", "name")
+    password = _set_password(probe, create=True, valid_until=valid_until, actor=actor, job=job)
+    now = timezone.now()
+    facts = {
+        "node": node,
+        "locked": False,
+        "expired": False,
+        "superuser": False,
+        "member_of": [],
+        "valid_until": valid_until,
+        "gone_at": None,
+        "last_seen": now,
+        "kind": kind,
+        "person": person if kind == DatabaseAccount.Kind.PERSONAL else None,
+        "owner_person": owner_person if kind == DatabaseAccount.Kind.FUNCTIONAL else None,
+        "owner_team": owner_team if kind == DatabaseAccount.Kind.FUNCTIONAL else "",
+        "purpose": purpose if kind == DatabaseAccount.Kind.FUNCTIONAL else "",
+        "linked_by": DatabaseAccount.LinkedBy.MANUAL if kind != "unclassified" else "",
+        "classified_by_name": actor.get_username() if actor is not None else "",
+        "classified_at": now,
+    }
+    with transaction.atomic():
+        account, _ = DatabaseAccount.objects.update_or_create(
+            cluster=cluster, name=name, host=host, defaults=facts
+        )
+        _record(
+            audit.ACCOUNT_CREATED,
+            account,
+            f"created {account.login} on {node.name} "
+            f"({kind}{': ' + person.uid if person and kind == 'personal' else ''})",
+            actor=actor,
+            job=job,
+        )
+    return account, password
+
+
+def rotate_password(account: DatabaseAccount, *, actor=None, job=None) -> str:
+    """Give a functional account a new generated password; returns it (shown once to the
+    requester through the job). Personal accounts are refused: their owner sets their own."""
+    if account.kind != DatabaseAccount.Kind.FUNCTIONAL:
+        raise AccountRefused(
+            f"{account.login} is not a functional account; only functional "
+            "accounts have their password rotated by the console"
+        )
+    dbops_state = dbops.account_state(account, actor=actor, job=job)
+    if not dbops_state["exists"]:
+        raise dbops.AccountMissing(f"{account.login} does not exist on {dbops_state['node']}")
+    password = _set_password(account, create=False, actor=actor, job=job)
+    changes = {} if dbops.is_postgres(account) else {"password_changed_at": timezone.now()}
+    _record(
+        audit.ACCOUNT_PASSWORD_ROTATED,
+        account,
+        f"password of {account.login} rotated; the new one is shown once to the requester",
+        actor=actor,
+        job=job,
+        **changes,
+    )
+    return password
+
+
+# --- roles -------------------------------------------------------------------------------------
+
+
+def _check_role_name(account, role: str) -> None:
+    if not role or "\x00" in role:
+        raise AccountRefused("name the role to grant or revoke", "role")
+    if dbops.is_postgres(account) and len(role.encode("utf-8")) > dbops.PG_NAME_MAX_BYTES:
+        raise AccountRefused("a PostgreSQL role name is at most 63 bytes", "role")
+    if role == account.name:
+        raise AccountRefused("a role cannot be granted to itself", "role")
+
+
+def _role_statement(account, role: str, grant: bool):
+    if dbops.is_postgres(account):
+        template = "GRANT {} TO {}" if grant else "REVOKE {} FROM {}"
+        return sql.SQL(template).format(sql.Identifier(role), dbops.role_identifier(account))
+    try:
+        quoted = quote_mysql_identifier(role)
+    except ValueError as e:
+        raise AccountRefused(str(e), "role") from None
+    verb = "GRANT {} TO {}" if grant else "REVOKE {} FROM {}"
+    return verb.format(quoted, dbops.mysql_account(account))
+
+
+def grant_role(account: DatabaseAccount, role: str, *, actor=None, job=None) -> dbops.Done:
+    """Make the account a member of `role` (PostgreSQL GRANT role TO …; MariaDB GRANT role TO
+    user@host). Idempotent; the membership is read back from the server."""
+    return _change_role(account, role, True, actor=actor, job=job)
+
+
+def revoke_role(account: DatabaseAccount, role: str, *, actor=None, job=None) -> dbops.Done:
+    """Undo grant_role. Idempotent; read back from the server."""
+    return _change_role(account, role, False, actor=actor, job=job)
+
+
+def _change_role(account, role: str, grant: bool, *, actor, job) -> dbops.Done:
+    _check_role_name(account, role)
+    statement = _role_statement(account, role, grant)
+    node = dbops.server_node(account)
+    state = dbops._existing(account, dbops.account_state(account, actor=actor, job=job, node=node))
+    verb = "granted to" if grant else "revoked from"
+    if (role in state["member_of"]) == grant:
+        return dbops.Done(False, f"{role} was already {verb} {account.login}")
+    action = audit.ACCOUNT_GRANTED if grant else audit.ACCOUNT_REVOKED
+    target = node.pg_target() if dbops.is_postgres(account) else node.mysql_target()
+    run_sql(target, statement, **_kw(account, action, actor=actor, job=job))
+    after = dbops.account_state(account, actor=actor, job=job, node=node)
+    if (role in after["member_of"]) != grant:
+        raise ExpectedFailure(f"{role} is not {verb} {account.login} on {node.name} after all")
+    message = f"{role} {verb} {account.login} on {node.name}"
+    _record(action, account, message, actor=actor, job=job, member_of=after["member_of"])
+    return dbops.Done(True, message, {"member_of": after["member_of"]})
+
+
+# --- privileges --------------------------------------------------------------------------------
+
+
+def _check_object_name(value: str, what: str, account) -> None:
+    if not value:
+        raise AccountRefused(f"name the {what}", what)
+    if "\x00" in value:
+        raise AccountRefused(f"a {what} name cannot contain a NUL character", what)
+    if dbops.is_postgres(account) and len(value.encode("utf-8")) > dbops.PG_NAME_MAX_BYTES:
+        raise AccountRefused(f"a {what} name is at most 63 bytes", what)
+
+
+def _mysql_db_pattern(database: str) -> str:
+    """The database as GRANT reads it, wildcards escaped: `_` and `%` are wildcards there."""
+    if "\\" in database:
+        raise AccountRefused("a database name with a backslash is not managed here", "database")
+    return database.replace("_", "\\_").replace("%", "\\%")
+
+
+def privileges(
+    account: DatabaseAccount, *, database: str, schema: str = "public", actor=None, job=None
+) -> dict[str, list[str]]:
+    """The account's own privileges, read from the server: PostgreSQL {"database": [...],
+    "schema": [...], "tables": [privileges every table of the schema has]}; MariaDB
+    {"database": [privileges on database.*]}."""
+    node = dbops.server_node(account)
+    kw = _kw(account, audit.ACCOUNT_STATE_READ, actor=actor, job=job)
+    if dbops.is_postgres(account):
+        params = {"role": account.name, "schema": schema}
+        result = run_sql(node.pg_target(database), "users:account-pg-privileges", params, **kw)
+        found: dict[str, list[str]] = {"database": [], "schema": [], "tables": []}
+        for kind, privilege, objects, total in result.rows:
+            if kind != "tables" or objects == total:
+                found[kind].append(privilege)
+        return found
+    params = (account.name, account.host or "%")
+    result = run_sql(node.mysql_target(), "users:account-mariadb-privileges", params, **kw)
+    pattern = _mysql_db_pattern(database)
+    for row in result.rows:
+        if row[0] == pattern:
+            flags = dict(zip(result.columns[1:], row[1:], strict=True))
+            return {"database": [p.upper() for p, on in flags.items() if on]}
+    return {"database": []}
+
+
+def _pg_privilege_statements(account, wanted: list[str], schema: str, database: str, grant):
+    role, verb = dbops.role_identifier(account), "GRANT" if grant else "REVOKE"
+    to = "TO" if grant else "FROM"
+    statements = []
+    if "CONNECT" in wanted:
+        statements.append(
+            sql.SQL(f"{verb} CONNECT ON DATABASE {{}} {to} {{}}").format(
+                sql.Identifier(database), role
+            )
+        )
+    if "USAGE" in wanted:
+        statements.append(
+            sql.SQL(f"{verb} USAGE ON SCHEMA {{}} {to} {{}}").format(sql.Identifier(schema), role)
+        )
+    table = [p for p in PG_TABLE_PRIVILEGES if p in wanted]
+    if table:
+        statements.append(
+            sql.SQL(f"{verb} {{}} ON ALL TABLES IN SCHEMA {{}} {to} {{}}").format(
+                sql.SQL(", ").join(sql.SQL(p) for p in table), sql.Identifier(schema), role
+            )
+        )
+    return statements
+
+
+def grant_privileges(
+    account, *, privileges_: list[str], database: str, schema: str = "public", actor=None, job=None
+) -> dbops.Done:
+    """Grant a sensible set of privileges. PostgreSQL: CONNECT on the database, USAGE on the
+    schema, SELECT/INSERT/UPDATE/DELETE on all tables of the schema (those that exist now);
+    MariaDB: SELECT/INSERT/UPDATE/DELETE/EXECUTE on database.*. Idempotent; read back."""
+    return _change_privileges(account, privileges_, database, schema, True, actor=actor, job=job)
+
+
+def revoke_privileges(
+    account, *, privileges_: list[str], database: str, schema: str = "public", actor=None, job=None
+) -> dbops.Done:
+    """Undo grant_privileges for the privileges named. Idempotent; read back."""
+    return _change_privileges(account, privileges_, database, schema, False, actor=actor, job=job)
+
+
+def _change_privileges(account, wanted, database, schema, grant: bool, *, actor, job):
+    allowed = PG_PRIVILEGES if dbops.is_postgres(account) else MYSQL_PRIVILEGES
+    wanted = [p.upper() for p in wanted]
+    unknown = [p for p in wanted if p not in allowed]
+    if not wanted or unknown:
+        raise AccountRefused(f"choose privileges among {', '.join(allowed)}", "privileges")
+    _check_object_name(database, "database", account)
+    if dbops.is_postgres(account):
+        _check_object_name(schema, "schema", account)
+    node = dbops.server_node(account)
+    dbops._existing(account, dbops.account_state(account, actor=actor, job=job, node=node))
+    before = privileges(account, database=database, schema=schema, actor=actor, job=job)
+    held = {p for kind in before.values() for p in kind}
+    todo = [p for p in wanted if (p in held) != grant]
+    where = f"{database}.{schema}" if dbops.is_postgres(account) else f"{database}.*"
+    verb = "granted to" if grant else "revoked from"
+    if not todo:
+        return dbops.Done(
+            False,
+            f"{', '.join(wanted)} on {where} already {verb} {account.login}",
+            {"privileges": before},
+        )
+    action = audit.ACCOUNT_GRANTED if grant else audit.ACCOUNT_REVOKED
+    kw = _kw(account, action, actor=actor, job=job)
+    if dbops.is_postgres(account):
+        for statement in _pg_privilege_statements(account, todo, schema, database, grant):
+            run_sql(node.pg_target(database), statement, **kw)
+    else:
+        pattern = quote_mysql_identifier(_mysql_db_pattern(database))
+        template = "GRANT {} ON {}.* TO {}" if grant else "REVOKE {} ON {}.* FROM {}"
+        run_sql(
+            node.mysql_target(),
+            template.format(", ".join(todo), pattern, dbops.mysql_account(account)),
+            **kw,
+        )
+    after = privileges(account, database=database, schema=schema, actor=actor, job=job)
+    now_held = {p for kind in after.values() for p in kind}
+    missed = [p for p in todo if (p in now_held) != grant]
+    if missed:
+        raise ExpectedFailure(
+            f"{', '.join(missed)} on {where}: not {verb} {account.login} on read-back"
+        )
+    message = f"{', '.join(todo)} on {where} {verb} {account.login} on {node.name}"
+    _record(action, account, message, actor=actor, job=job)
+    return dbops.Done(True, message, {"privileges": after})
+
+
+# --- password expiry ---------------------------------------------------------------------------
+
+
+def set_password_expiry(
+    account: DatabaseAccount,
+    *,
+    until: datetime | None = None,
+    mariadb: str = "",
+    days: int | None = None,
+    actor=None,
+    job=None,
+) -> dbops.Done:
+    """PostgreSQL: VALID UNTIL `until`, or none (infinity) when `until` is None. MariaDB, where
+    expiry is a password lifetime: `mariadb` "now" (PASSWORD EXPIRE), "interval" (`days` after
+    the last change), "never" or "default" (the server's default_password_lifetime).
+    Idempotent where the server shows the setting; read back."""
+    node = dbops.server_node(account)
+    state = dbops._existing(account, dbops.account_state(account, actor=actor, job=job, node=node))
+    kw = _kw(account, audit.ACCOUNT_EXPIRY_SET, actor=actor, job=job)
+    if dbops.is_postgres(account):
+        if until is not None and timezone.is_naive(until):
+            raise AccountRefused("give the expiry time with its time zone", "until")
+        current = state["valid_until"]
+        if current == until:
+            return dbops.Done(False, f"{account.login} already has this VALID UNTIL")
+        value = "infinity" if until is None else until.isoformat()
+        run_sql(
+            node.pg_target(),
+            sql.SQL("ALTER ROLE {} VALID UNTIL {}").format(
+                dbops.role_identifier(account), sql.Literal(value)
+            ),
+            **kw,
+        )
+        after = dbops.account_state(account, actor=actor, job=job, node=node)
+        if after["valid_until"] != until:
+            raise ExpectedFailure(f"{account.login}: VALID UNTIL reads {after['valid_until']}")
+        shown = "none" if until is None else f"{until:%Y-%m-%d %H:%M %Z}"
+        message = f"VALID UNTIL of {account.login} set to {shown}"
+        _record(
+            audit.ACCOUNT_EXPIRY_SET,
+            account,
+            message,
+            actor=actor,
+            job=job,
+            valid_until=until,
+            expired=after["expired"],
+        )
+        return dbops.Done(True, message)
+    if mariadb not in MARIADB_EXPIRY:
+        raise AccountRefused(f"choose one of {', '.join(MARIADB_EXPIRY)}", "mariadb")
+    if mariadb == "interval" and not (days and 0 < days <= 65535):
+        raise AccountRefused("the lifetime is between 1 and 65535 days", "days")
+    lifetime = {"interval": days, "never": 0, "default": None}.get(mariadb, "now")
+    if (lifetime == "now" and state["expired"]) or (
+        lifetime != "now" and state["password_lifetime"] == lifetime
+    ):
+        return dbops.Done(False, f"{account.login} already has this password expiry")
+    clause = {
+        "now": "PASSWORD EXPIRE",
+        "never": "PASSWORD EXPIRE NEVER",
+        "default": "PASSWORD EXPIRE DEFAULT",
+        "interval": f"PASSWORD EXPIRE INTERVAL {int(days or 0)} DAY",
+    }[mariadb]
+    run_sql(node.mysql_target(), f"ALTER USER {dbops.mysql_account(account)} {clause}", **kw)
+    after = dbops.account_state(account, actor=actor, job=job, node=node)
+    ok = after["expired"] if lifetime == "now" else after["password_lifetime"] == lifetime
+    if not ok:
+        raise ExpectedFailure(f"{account.login}: the password expiry did not read back")
+    message = f"password expiry of {account.login}: {clause}"
+    _record(
+        audit.ACCOUNT_EXPIRY_SET, account, message, actor=actor, job=job, expired=after["expired"]
+    )
+    return dbops.Done(True, message)
+
+
+# --- drop --------------------------------------------------------------------------------------
+
+_CATALOGS = {
+    "pg_class": "relation",
+    "pg_namespace": "schema",
+    "pg_proc": "function",
+    "pg_type": "type",
+    "pg_database": "database",
+    "pg_tablespace": "tablespace",
+    "pg_default_acl": "default privileges",
+}
+
+
+def owned_objects(account: DatabaseAccount, *, actor=None, job=None) -> dict:
+    """What the account owns, read before a drop. PostgreSQL: {"databases": {db: {"owned":
+    n, "privileges": n, "objects": [(kind, name)...], "connectable": bool}}, "shared": [owned
+    databases, tablespaces]}; MariaDB: {"definer_of": [(kind, name)]}."""
+    node = dbops.server_node(account)
+    kw = _kw(account, audit.ACCOUNT_OWNED_READ, actor=actor, job=job)
+    if not dbops.is_postgres(account):
+        definer = f"{account.name}@{account.host or '%'}"
+        result = run_sql(node.mysql_target(), "users:account-mariadb-definer", (definer,) * 4, **kw)
+        return {"definer_of": [tuple(r) for r in result.rows]}
+    result = run_sql(node.pg_target(), "users:account-pg-owned", {"role": account.name}, **kw)
+    databases: dict[str, dict] = {}
+    shared: list[str] = []
+    for database, connectable, catalog, deptype, count, names in result.rows:
+        if not database:
+            if deptype == "o":
+                kind = _CATALOGS.get(catalog, catalog)
+                shared.append(f"{kind} {names}" if names else f"{count} {kind}(s)")
+            continue
+        entry = databases.setdefault(
+            database, {"owned": 0, "privileges": 0, "objects": [], "connectable": connectable}
+        )
+        entry["owned" if deptype == "o" else "privileges"] += count
+    for database, entry in databases.items():
+        if entry["owned"] and entry["connectable"]:
+            listed = run_sql(
+                node.pg_target(database),
+                "users:account-pg-owned-objects",
+                {"role": account.name},
+                **kw,
+            )
+            entry["objects"] = [tuple(r) for r in listed.rows]
+    return {"databases": databases, "shared": shared}
+
+
+def describe_owned(owned: dict) -> str:
+    """One line for a person: what a drop would have to hand over."""
+    if "definer_of" in owned:
+        return ", ".join(f"{kind} {name}" for kind, name in owned["definer_of"])
+    parts = [
+        f"{e['owned']} object(s) in {db}" for db, e in owned["databases"].items() if e["owned"]
+    ]
+    return "; ".join(parts + [f"owns {s}" for s in owned["shared"]])
+
+
+def drop_account(
+    account: DatabaseAccount, *, reassign_to: str = "", actor=None, job=None
+) -> dbops.Done:
+    """Drop the login in the safe order. PostgreSQL: refuse, before any change, when the role
+    owns objects and no role to reassign them to is named (they would be lost); else lock it
+    (no new session), terminate its sessions, and in every database where it owns or holds
+    something: REASSIGN OWNED BY it TO the chosen role, then DROP OWNED BY it (its privileges
+    only, once nothing is owned), then DROP ROLE. MariaDB: refuse while views, routines,
+    triggers or events run as it (DEFINER); else lock, kill its sessions, DROP USER.
+    The report of what it owned is returned and kept in the audit entry. Safe to retry: an
+    account already gone from the server is only marked gone."""
+    node = dbops.server_node(account)
+    state = dbops.account_state(account, actor=actor, job=job, node=node)
+    if not state["exists"]:
+        if account.gone_at is None:
+            _record(
+                audit.ACCOUNT_DROPPED,
+                account,
+                f"{account.login} was already gone from {node.name}",
+                actor=actor,
+                job=job,
+                gone_at=timezone.now(),
+            )
+        return dbops.Done(False, f"{account.login} does not exist on {node.name}: nothing to drop")
+    owned = owned_objects(account, actor=actor, job=job)
+    report = describe_owned(owned)
+    if dbops.is_postgres(account):
+        _check_reassign(account, owned, reassign_to, node, actor=actor, job=job)
+    elif owned["definer_of"]:
+        raise AccountRefused(
+            f"{account.login} is the DEFINER of {report}: they would stop "
+            "working. Change their DEFINER first."
+        )
+    dbops.lock_account(account, actor=actor, job=job)
+    ended = dbops.terminate_sessions(account, actor=actor, job=job)
+    kw = _kw(account, audit.ACCOUNT_DROPPED, actor=actor, job=job)
+    if dbops.is_postgres(account):
+        role = dbops.role_identifier(account)
+        databases = [db for db, e in owned["databases"].items() if e["connectable"]]
+        for database in databases or ["postgres"]:
+            target = node.pg_target(database)
+            if reassign_to:
+                run_sql(
+                    target,
+                    sql.SQL("REASSIGN OWNED BY {} TO {}").format(role, sql.Identifier(reassign_to)),
+                    **kw,
+                )
+            run_sql(target, sql.SQL("DROP OWNED BY {}").format(role), **kw)
+        run_sql(node.pg_target(), sql.SQL("DROP ROLE {}").format(role), **kw)
+    else:
+        run_sql(node.mysql_target(), f"DROP USER {dbops.mysql_account(account)}", **kw)
+    if dbops.account_state(account, actor=actor, job=job, node=node)["exists"]:
+        raise ExpectedFailure(f"{account.login} is still on {node.name} after the drop")
+    message = (
+        f"dropped {account.login} on {node.name}; {ended} session(s) ended; "
+        + (f"owned: {report}" if report else "it owned nothing")
+        + (f"; reassigned to {reassign_to}" if reassign_to and report else "")
+    )
+    _record(
+        audit.ACCOUNT_DROPPED,
+        account,
+        message,
+        actor=actor,
+        job=job,
+        gone_at=timezone.now(),
+        locked=True,
+    )
+    return dbops.Done(True, message, {"owned": owned, "sessions": ended})
+
+
+def _check_reassign(account, owned: dict, reassign_to: str, node, *, actor, job) -> None:
+    owns = any(e["owned"] for e in owned["databases"].values()) or owned["shared"]
+    if owns and not reassign_to:
+        raise AccountRefused(
+            f"{account.login} owns {describe_owned(owned)}: dropping it would "
+            "lose them. Choose a role to reassign them to.",
+            "reassign_to",
+        )
+    closed = [db for db, e in owned["databases"].items() if not e["connectable"]]
+    if closed:
+        raise AccountRefused(
+            f"{account.login} has objects or privileges in databases that "
+            f"allow no connections ({', '.join(closed)}): clean them by hand"
+        )
+    if not reassign_to:
+        return
+    if reassign_to == account.name:
+        raise AccountRefused("reassign the objects to another role", "reassign_to")
+    dbops.check_account_name(reassign_to, "postgresql")
+    probe = DatabaseAccount(cluster=account.cluster, name=reassign_to)
+    if not dbops.account_state(probe, actor=actor, job=job, node=node)["exists"]:
+        raise AccountRefused(f"there is no role {reassign_to} on {node.name}", "reassign_to")
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+ACCOUNT_JOBS = {
+    "lock_account": "Lock",
+    "unlock_account": "Unlock",
+    "grant_role": "Grant a role to",
+    "revoke_role": "Revoke a role from",
+    "grant_privileges": "Grant privileges to",
+    "revoke_privileges": "Revoke privileges from",
+    "set_password_expiry": "Set the password expiry of",
+    "rotate_password": "Rotate the password of",
+    "drop_account": "Drop",
+}
+
+
+def request_action(account: DatabaseAccount, action: str, params: dict, *, actor,
+                   source: str = AuditEntry.Source.UI) -> Job:  # fmt: skip
+    """Queue one lifecycle job on an account (users/tasks.py runs it). `params` is small JSON
+    and never a secret; the job is sent to its worker once the caller's transaction commits."""
+    from console import jobs
+
+    if action not in ACCOUNT_JOBS:
+        raise ValueError(f"not an account lifecycle action: {action}")
+    title = f"{ACCOUNT_JOBS[action]} {account.login} on {account.cluster.name}"
+    return jobs.enqueue(f"users.{action}", title[:255], user=actor, source=source,
+                        params={**params, "account": account.pk}, target=account)  # fmt: skip
+
+
+def request_create(cluster: Cluster, params: dict, *, actor,
+                   source: str = AuditEntry.Source.UI) -> Job:  # fmt: skip
+    """Queue the creation of an account on `cluster` (params as create_account's keywords, the
+    people by uid, the time as ISO 8601). The name is checked before anything is queued."""
+    from console import jobs
+
+    dbops.check_account_name(params["name"], cluster.kind, params.get("host") or "%")
+    title = f"Create {params['name']} on {cluster.name}"
+    return jobs.enqueue("users.create_account", title[:255], user=actor, source=source,
+                        params={**params, "cluster": cluster.pk}, target=cluster)  # fmt: skip
+
+
+def run_create(job: Job) -> tuple[DatabaseAccount, dict]:
+    """The body of the create job: the account, and the job's result (password encrypted)."""
+    p = job.params
+    people = {uid: Person.objects.get(uid=uid) for uid in (p.get("person"), p.get("owner_person"))
+              if uid}  # fmt: skip
+    until = p.get("valid_until")
+    account, password = create_account(
+        Cluster.objects.get(pk=p["cluster"]), p["name"], host=p.get("host", ""),
+        kind=p.get("kind", DatabaseAccount.Kind.UNCLASSIFIED),
+        person=people.get(p.get("person")), owner_person=people.get(p.get("owner_person")),
+        owner_team=p.get("owner_team", ""), purpose=p.get("purpose", ""),
+        valid_until=datetime.fromisoformat(until) if until else None, actor=job.user, job=job,
+    )  # fmt: skip
+    return account, _password_result(account, password, job.user)
+
+
+def run_account_action(job: Job, action: str) -> tuple[dbops.Done | None, dict]:
+    """The body of an account job: calls the action named with the job's params; returns what
+    it did and the job's result."""
+    p, actor = job.params, job.user
+    account = DatabaseAccount.objects.select_related("cluster", "node").get(pk=p["account"])
+    if action == "rotate_password":
+        password = rotate_password(account, actor=actor, job=job)
+        return None, _password_result(account, password, actor)
+    kw = {"actor": actor, "job": job}
+    if action in ("lock_account", "unlock_account"):
+        done = getattr(dbops, action)(account, **kw)
+    elif action in ("grant_role", "revoke_role"):
+        done = globals()[action](account, p["role"], **kw)
+    elif action in ("grant_privileges", "revoke_privileges"):
+        done = globals()[action](account, privileges_=p["privileges"], database=p["database"],
+                                 schema=p.get("schema") or "public", **kw)  # fmt: skip
+    elif action == "set_password_expiry":
+        until = datetime.fromisoformat(p["until"]) if p.get("until") else None
+        done = set_password_expiry(account, until=until, mariadb=p.get("mariadb", ""),
+                                   days=p.get("days"), **kw)  # fmt: skip
+    elif action == "drop_account":
+        done = drop_account(account, reassign_to=p.get("reassign_to", ""), **kw)
+    else:
+        raise ValueError(f"not an account lifecycle action: {action}")
+    result = {"account": account.pk, "changed": done.changed, "message": done.message}
+    if "privileges" in done.detail:
+        result["privileges"] = done.detail["privileges"]
+    if "member_of" in done.detail:
+        result["member_of"] = done.detail["member_of"]
+    return done, result
