@@ -1,5 +1,6 @@
 """The one access gate of the users app: views and the API ask here, never query themselves."""
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import Http404
 
@@ -92,3 +93,42 @@ def can_offboard(user) -> bool:
 
 def can_download_evidence(user) -> bool:
     return user.has_perm("users.view_offboarding_evidence")
+
+
+# --- Account lifecycle (issue 6 part 3) ----------------------------------------------------------
+
+
+def can_manage_accounts(user) -> bool:
+    return user.has_perm("users.manage_account")
+
+
+def can_lock(user, account: DatabaseAccount) -> bool:
+    """DBAs lock any account; the helpdesk (lock_account only) personal accounts."""
+    if can_manage_accounts(user):
+        return True
+    return user.has_perm("users.lock_account") and account.kind == DatabaseAccount.Kind.PERSONAL
+
+
+def get_account_to_manage(user, pk: int) -> DatabaseAccount:
+    require_perm(user, "users.manage_account")
+    return get_account_for_user(user, pk)
+
+
+def get_account_to_lock(user, pk: int) -> DatabaseAccount:
+    require_perm(user, "users.lock_account")
+    account = get_account_for_user(user, pk)
+    if not can_lock(user, account):
+        raise PermissionDenied("Only DBAs lock and unlock accounts other than personal ones.")
+    return account
+
+
+def get_password_job_for_user(user, pk: int):
+    """A create or rotate job of this user's (its one-time password is theirs only)."""
+    from console.models import Job
+    from users.actions.lifecycle import PASSWORD_JOBS
+
+    require_perm(user, "users.manage_account")
+    try:
+        return Job.objects.get(pk=pk, kind__in=PASSWORD_JOBS, user=user)
+    except Job.DoesNotExist:
+        raise Http404("No such job of yours") from None
