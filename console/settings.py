@@ -445,6 +445,15 @@ for _name in ("PEOPLE_LDAP_FILTER", "PEOPLE_LDAP_GROUP_FILTER", "PEOPLE_LDAP_DIS
         raise ImproperlyConfigured(f"{_name}: an LDAP filter in parentheses, got {_value!r}")
 PEOPLE_SYNC_MAX_LEFT_SHARE = env_float("PEOPLE_SYNC_MAX_LEFT_SHARE", 0.10, 0.0, 1.0)
 PEOPLE_SYNC_SECONDS = env_int("PEOPLE_SYNC_SECONDS", 900, minimum=60)
+# Account lifecycle (docs/accounts.md): how MariaDB/MySQL passwords are set. mysql_native_password:
+# the console computes the hash, the clear password never crosses the wire; server: IDENTIFIED BY,
+# the server's default plugin (the password is sent, as a bound parameter, over the connection).
+USERS_MARIADB_PASSWORD_PLUGIN = env_str("USERS_MARIADB_PASSWORD_PLUGIN", "mysql_native_password")
+if USERS_MARIADB_PASSWORD_PLUGIN not in ("mysql_native_password", "server"):
+    raise ImproperlyConfigured(
+        "USERS_MARIADB_PASSWORD_PLUGIN: mysql_native_password or server, "
+        f"got {USERS_MARIADB_PASSWORD_PLUGIN!r}"
+    )
 # Naming rules of personal accounts, separated by spaces: regular expressions with one {uid}.
 PEOPLE_ACCOUNT_NAME_RULES = (
     env_str("PEOPLE_ACCOUNT_NAME_RULES", "^{uid}$ ^{uid}_adm$ ^p_{uid}$") or ""

@@ -632,3 +632,21 @@ def test_create_job_keeps_the_password_encrypted_until_shown(demo, lab_env, clea
     password = lifecycle.reveal_password(job, actor=dba)
     assert pg_can_login(lab_env, "created by job", password)
     assert DatabaseAccount.objects.get(name="created by job").node.name == "db1"
+
+
+def test_mariadb_server_plugin_mode_sends_the_password_bound_and_never_records_it(
+    demo, lab_env, cleanup, settings, assert_no_secret_stored
+):
+    settings.USERS_MARIADB_PASSWORD_PLUGIN = "server"
+    cleanup.my_accounts.append(("server plugin", "%"))
+    account, password = lifecycle.create_account(demo["lab-mariadb"], "server plugin")
+    assert my_can_login(lab_env, "server plugin", password)
+    DatabaseAccount.objects.filter(pk=account.pk).update(kind="functional")
+    account.refresh_from_db()
+    new = lifecycle.rotate_password(account)
+    assert my_can_login(lab_env, "server plugin", new)
+    assert not my_can_login(lab_env, "server plugin", password)
+    assert_no_secret_stored(password, new)
+    created = AuditEntry.objects.filter(action=audit.ACCOUNT_CREATED, status="succeeded")
+    entry = created.exclude(command="").get()
+    assert "IDENTIFIED BY %s" in entry.command

@@ -73,7 +73,7 @@ def mariadb_uses_native_hash() -> bool:
     """USERS_MARIADB_PASSWORD_PLUGIN: "mysql_native_password" (default: the console sends the
     hash) or "server" (the server's default plugin: the clear password is sent, as a bound
     parameter that is never recorded; use TLS)."""
-    return getattr(settings, "USERS_MARIADB_PASSWORD_PLUGIN", "mysql_native_password") != "server"
+    return settings.USERS_MARIADB_PASSWORD_PLUGIN != "server"
 
 
 # --- passwords ---------------------------------------------------------------------------------
