@@ -31,7 +31,6 @@ from django.utils import timezone
 from clusters.models import Node
 from console import audit, jobs
 from console.errors import ExpectedFailure
-from console.executor import ExecutorError
 from console.models import AuditEntry, Job
 from users import dbops
 from users.models import DatabaseAccount, OffboardingRun, OffboardingStep, Person
@@ -212,13 +211,14 @@ def _offboard_account(step: OffboardingStep, *, job) -> OffboardingStep:
         step.verified_at = timezone.now()
         step.result = OffboardingStep.Result.VERIFIED if holds else OffboardingStep.Result.FAILED
         step.error = "" if holds else "the lock does not hold on every server: " + step.evidence
-    except ExecutorError as e:
+    except ExpectedFailure as e:  # a server not reachable or refusing, a cluster with no primary
         step.result, step.error = OffboardingStep.Result.FAILED, str(e)
     step.save()
+    verified = step.result == OffboardingStep.Result.VERIFIED
     audit.append(
         audit.OFFBOARDING_ACCOUNT, source=AuditEntry.Source.JOB, job_id=job.pk if job else None,
         target=f"person:{step.run.person.uid}", node=step.servers,
-        status=AuditEntry.Status.SUCCEEDED if step.result == "verified" else "failed",
+        status=AuditEntry.Status.SUCCEEDED if verified else AuditEntry.Status.FAILED,
         output=f"{step.login} on {step.cluster_name}: {step.sessions_ended} session(s) ended; "
         f"verified: {step.evidence or '-'}",
         error=step.error,
@@ -330,7 +330,7 @@ def undo_offboarding(run: OffboardingRun, *, actor, confirmation: str | None,
     for step in steps:
         try:
             dbops.unlock_account(step.account, actor=actor)
-        except (ExecutorError, dbops.AccountMissing) as e:
+        except ExpectedFailure as e:  # not reachable, refused, or dropped meanwhile
             errors.append(f"{step.login} on {step.cluster_name}: {e}")
             continue
         step.result, step.unlocked_at = OffboardingStep.Result.UNLOCKED, timezone.now()
