@@ -337,3 +337,20 @@ def test_a_held_sync_confirmed_by_a_dba_starts_the_offboarding(erin, directory, 
     run = OffboardingRun.objects.get(person=erin)
     assert (run.state, run.source) == ("requested", "ldap-sync")
     assert _offboard_job(run).status == "succeeded"
+
+
+@override_settings(EXECUTOR_CONNECT_TIMEOUT=3)
+def test_a_server_that_does_not_answer_delays_only_its_own_cluster(erin, helpdesk, lab):
+    """my1's link is cut (connections time out, nothing refuses them): PostgreSQL is locked
+    and verified while the MariaDB connection is still waiting, and the job ends at the
+    connect timeout, with my1's step failed and the run incomplete."""
+    run = offboarding.start_offboarding(erin, actor=helpdesk, confirmation=UID)
+    with faults.cut(lab, "my1"):
+        job = _offboard_job(run)
+    run.refresh_from_db()
+    assert run.state == "incomplete" and "my1" in run.reason
+    pg_step = run.steps.get(login=UID)
+    assert pg_step.result == "verified"
+    waited = (job.finished - job.started).total_seconds()
+    assert 3 <= waited < 10, waited
+    assert (job.finished - pg_step.verified_at).total_seconds() > 2  # done while my1 waited
