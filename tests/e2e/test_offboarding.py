@@ -14,10 +14,12 @@ from pypdf import PdfReader
 
 from clusters.models import Cluster
 from console.jobs import run_job
+from console.lab import faults
 from console.lab.demo import register_demo
 from tests.factories import PASSWORD, make_user
 from tests.users.test_offboarding import DB_PASSWORD, UID, _unlock_everywhere, my_connect
 from users import actions, tasks
+from users.actions import offboarding
 from users.models import OffboardingRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -107,3 +109,30 @@ def test_helpdesk_offboards_a_person_and_downloads_the_evidence(
     my_connect(UID, DB_PASSWORD).close()  # she can log in again
     screenshot("undone")
     assert re.search(r"/people/erin/$", page.url)
+
+
+def test_a_server_down_shows_incomplete_with_the_reason_until_the_retry(
+    fleet, lab, page, screenshot, e2e_broker
+):
+    make_user("hana", persona="helpdesk")
+    _sign_in(page, "hana")
+    page.goto(f"/people/{UID}/")
+    faults.stop_server(lab, "mariadb")
+    try:
+        page.get_by_label("Type the person's uid to confirm").fill(UID)
+        page.get_by_role("button", name="Offboard").click()
+        run = OffboardingRun.objects.get(person__uid=UID)
+        assert _run(run.job_id) == "failed"
+        expect(page.locator(".offboarding-state")).to_have_text("Incomplete", timeout=10_000)
+        expect(page.locator(".offboarding-reason")).to_contain_text("cannot connect to my1")
+        expect(page.locator(".person-offboarding")).to_have_text("Incomplete")
+        screenshot("incomplete")
+    finally:
+        faults.start_server(lab, "mariadb")
+    OffboardingRun.objects.filter(pk=run.pk).update(next_retry_at=None)
+    (retried,) = offboarding.retry_offboardings()
+    assert _run(retried.job_id) == "succeeded"
+    page.reload()
+    expect(page.locator(".offboarding-state")).to_have_text("Offboarded")
+    expect(page.locator("#offboarding")).to_contain_text("2 attempts")
+    screenshot("offboarded-after-retry")
