@@ -182,7 +182,7 @@ def account_state(account: DatabaseAccount, *, actor=None, job=None, node: Node 
     }
 
 
-def _existing(account: DatabaseAccount, state: dict) -> dict:
+def existing(account: DatabaseAccount, state: dict) -> dict:
     if not state["exists"]:
         raise AccountMissing(f"{account.login} does not exist on {state['node']}")
     return state
@@ -215,7 +215,7 @@ def unlock_account(account: DatabaseAccount, *, actor=None, job=None) -> Done:
 
 def _set_lock(account: DatabaseAccount, lock: bool, *, actor, job) -> Done:
     node = server_node(account)
-    state = _existing(account, account_state(account, actor=actor, job=job, node=node))
+    state = existing(account, account_state(account, actor=actor, job=job, node=node))
     verb = "locked" if lock else "unlocked"
     if state["locked"] == lock:
         _mirror(account, locked=lock)
