@@ -1,6 +1,7 @@
 """Celery entry points of the users app: thin, they take a job id and call actions."""
 
 from celery import shared_task
+from django.urls import reverse
 
 from clusters.models import Cluster
 from console import jobs
@@ -104,8 +105,11 @@ def _account_job(ctx: JobContext, action: str) -> dict:
     from users.actions import lifecycle
 
     done, result = lifecycle.run_account_action(ctx.job, action)
-    ctx.log(done.message if done is not None else f"new password set for {result['login']}; "
-            "it is shown once to the requester")  # fmt: skip
+    if done is not None:
+        ctx.log(done.message)
+    else:
+        ctx.log(f"new password set for {result['login']}; it is shown once to the requester at "
+                + reverse("users:account_password", args=[ctx.job.pk]))  # fmt: skip
     return result
 
 
@@ -114,7 +118,10 @@ def create_account(ctx: JobContext) -> dict:
     from users.actions import lifecycle
 
     account, result = lifecycle.run_create(ctx.job)
-    ctx.log(f"created {account.login}; its password is shown once to the requester")
+    ctx.log(
+        f"created {account.login}; its password is shown once to the requester at "
+        + reverse("users:account_password", args=[ctx.job.pk])
+    )
     return result
 
 

@@ -384,7 +384,7 @@ def test_drop_with_a_reassign_target_keeps_the_objects_and_ends_sessions(
             conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (owner,)).fetchone() is None
         )
     entry = AuditEntry.objects.filter(action=audit.ACCOUNT_DROPPED, status="succeeded").latest("id")
-    assert "app.orders" in entry.output or "object(s) in" in entry.output
+    assert "object(s) in lc lifecycle db (" in entry.output and "table app.orders" in entry.output
     dropped = AuditEntry.objects.filter(action=audit.ACCOUNT_DROPPED, status="succeeded")
     steps = [e.command.split(" ")[0] for e in dropped.exclude(command="").order_by("id")]
     assert steps[-3:] == ["REASSIGN", "DROP", "DROP"]

@@ -292,13 +292,25 @@ def owned_objects(account: DatabaseAccount, *, actor=None, job=None) -> dict:
     return {"databases": databases, "shared": shared}
 
 
+_NAMED = 10  # objects named per database in a report line
+
+
 def describe_owned(owned: dict) -> str:
     """One line for a person: what a drop would have to hand over."""
     if "definer_of" in owned:
         return ", ".join(f"{kind} {name}" for kind, name in owned["definer_of"])
-    parts = [
-        f"{e['owned']} object(s) in {db}" for db, e in owned["databases"].items() if e["owned"]
-    ]
+    parts = []
+    for db, e in owned["databases"].items():
+        if not e["owned"]:
+            continue
+        named = ", ".join(f"{kind} {name}" for kind, name in e["objects"][:_NAMED])
+        more = e["owned"] - min(len(e["objects"]), _NAMED)
+        parts.append(
+            f"{e['owned']} object(s) in {db}"
+            + (f" ({named}" if named else "")
+            + (f" and {more} more" if named and more > 0 else "")
+            + (")" if named else "")
+        )
     return "; ".join(parts + [f"owns {s}" for s in owned["shared"]])
 
 
@@ -489,4 +501,6 @@ def run_account_action(job: Job, action: str) -> tuple[dbops.Done | None, dict]:
         result["privileges"] = done.detail["privileges"]
     if "member_of" in done.detail:
         result["member_of"] = done.detail["member_of"]
+    if "owned" in done.detail:
+        result["owned"] = describe_owned(done.detail["owned"])
     return done, result
