@@ -151,13 +151,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def audit_list(request: HttpRequest) -> HttpResponse:
     entries = access.audit_entries_for_user(request.user)
-    context = _filtered_list(request, AuditFilterForm(request.GET), entries)
+    context = filtered_list(request, AuditFilterForm(request.GET), entries)
     context["can_export"] = request.user.has_perm("console.export_auditentry")
     context["can_verify"] = request.user.has_perm("console.verify_auditentry")
     return render(request, "console/auditentry_list.html", context)
 
 
-def _filtered_list(request: HttpRequest, form, qs: QuerySet) -> dict:
+def filtered_list(request: HttpRequest, form, qs: QuerySet) -> dict:
     """Context of a filtered, keyset-paged list: no query runs unless the filter and the page
     link are both valid."""
     keyset = KeysetForm(request.GET)
@@ -275,7 +275,7 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
     visible = access.jobs_for_user(request.user)
-    context = _filtered_list(request, JobFilterForm(request.GET), visible)
+    context = filtered_list(request, JobFilterForm(request.GET), visible)
     context["sees_all"] = request.user.has_perm("console.view_all_jobs")
     return render(request, "console/job_list.html", context)
 

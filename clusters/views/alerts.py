@@ -25,7 +25,7 @@ from clusters.forms.alerts import (
     add_action_errors,
 )
 from clusters.models import Alert, Severity
-from console.views import _filtered_list
+from console.views import filtered_list
 
 _FIRING_FIRST = Case(When(state=Alert.State.FIRING, then=Value(0)), default=Value(1),
                      output_field=IntegerField())  # fmt: skip
@@ -69,7 +69,7 @@ def alert_list(request):
 @login_required
 def alert_history(request):
     alerts = access.alerts_for_user(request.user)
-    context = _filtered_list(request, AlertFilterForm(request.GET), alerts)
+    context = filtered_list(request, AlertFilterForm(request.GET), alerts)
     return render(request, "clusters/alert_history.html", context)
 
 
@@ -106,7 +106,7 @@ def alert_rule_edit(request, pk: int):
 @login_required
 def maintenance_list(request):
     windows = access.maintenance_for_user(request.user)
-    context = _filtered_list(request, MaintenanceFilterForm(request.GET), windows)
+    context = filtered_list(request, MaintenanceFilterForm(request.GET), windows)
     context["now"] = timezone.now()
     context["can_create"] = request.user.has_perm("clusters.add_maintenancewindow")
     context["can_end"] = request.user.has_perm("clusters.change_maintenancewindow")
