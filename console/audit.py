@@ -94,6 +94,7 @@ OFFBOARDING_EVIDENCE_EXPORTED = "offboarding.evidence_exported"
 # Backups (backups.actions, issue 7)
 BACKUP_COMMAND = "backup.command"
 BACKUP_CATALOG_READ = "backup.catalog_read"
+BACKUP_START = "backup.start"
 
 GENESIS_HASH = "0" * 64
 _APPEND_ATTEMPTS = 100
