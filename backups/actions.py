@@ -11,22 +11,32 @@ import zoneinfo
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from backups.drivers import pg_rman
+from backups.drivers import pg_rman, pgbackrest
 from backups.drivers.base import Command, EngineError, ParsedBackup
-from backups.models import ACTIVE_STATUSES, BackupCatalog, BackupRun, Engine, RunStatus
+from backups.models import (
+    ACTIVE_STATUSES,
+    ENGINE_MODES,
+    BackupCatalog,
+    BackupPolicy,
+    BackupRun,
+    Engine,
+    RunStatus,
+)
 from clusters.models import Node
-from console import audit
+from console import audit, jobs
 from console.errors import ExpectedFailure
-from console.executor import CommandResult, run_command
+from console.executor import CommandResult, run_command, run_sql
 from console.models import AuditEntry
 
 # A console-started run is matched to the catalog entry pg_rman made for it when that entry
 # started at most this long before the run was started (clock skew between hosts).
 _MATCH_SLACK_SECONDS = 120
 
+
+UTC_ZONE = zoneinfo.ZoneInfo("UTC")  # pgBackRest's times are epochs; the driver gives UTC
 
 _SIZES = ("data_bytes", "arclog_bytes", "srvlog_bytes", "total_bytes", "written_bytes",
           "sizes_exact", "with_serverlog")  # fmt: skip
@@ -160,11 +170,12 @@ def _fields(parsed: ParsedBackup, tz: zoneinfo.ZoneInfo) -> dict:
 
 
 def store_catalog_listing(
-    catalog: BackupCatalog, backups: list[ParsedBackup], *, actor, job=None, node=None
+    catalog: BackupCatalog, backups: list[ParsedBackup], *, actor, job=None, node=None, tz=None
 ) -> CatalogRead:
     """Write a parsed listing into BackupRun rows (see read_catalog), in one transaction with
-    its audit entry; the entry is written only when something changed."""
-    tz = zoneinfo.ZoneInfo(catalog.time_zone)
+    its audit entry; the entry is written only when something changed. Times are in `tz`
+    (default the catalog's time zone: pg_rman's local times)."""
+    tz = tz or zoneinfo.ZoneInfo(catalog.time_zone)
     now = timezone.now()
     created, updated, matched = [], [], []
     with transaction.atomic():
@@ -253,3 +264,166 @@ def _validation(run: BackupRun, status: str, now, fields: dict) -> None:
     )
     fields["validated"] = done
     fields["validated_at"] = (run.validated_at or now) if done else None
+
+
+# --- pgBackRest ---------------------------------------------------------------------------
+
+
+class PgBackRestFailed(ExpectedFailure):
+    """pgBackRest exited non-zero; the message is its exit code's meaning and its own words."""
+
+    def __init__(self, error: EngineError, result: CommandResult):
+        super().__init__(error.message)
+        self.error = error
+        self.result = result
+
+
+class BackupRefused(ExpectedFailure):
+    """A backup was not started (another is running, wrong engine or mode): nothing changed."""
+
+
+def repository(catalog: BackupCatalog) -> pgbackrest.Repository:
+    """The catalog as pgBackRest options: every setting on the command line, no config file."""
+    if catalog.engine != Engine.PGBACKREST:
+        raise ExpectedFailure(f"{catalog} is not a pgBackRest repository.")
+    return pgbackrest.Repository(path=catalog.path, stanza=catalog.stanza)
+
+
+def pg_instance(node: Node, *, actor, job=None) -> tuple[pgbackrest.Instance, dict]:
+    """pg1-path, pg1-port and pg1-socket-path as the server itself reports them (one audited
+    query), with its archive settings."""
+    (row,) = run_sql(node, "backups:pgbackrest-instance", actor=actor, job=job,
+                     action=audit.BACKUP_COMMAND).rows  # fmt: skip
+    settings = dict(zip(("data_directory", "port", "socket_directory", "archive_mode",
+                         "archive_command"), row, strict=True))  # fmt: skip
+    instance = pgbackrest.Instance(path=settings["data_directory"], port=settings["port"],
+                                   socket_path=settings["socket_directory"] or "")  # fmt: skip
+    return instance, settings
+
+
+def run_pgbackrest(
+    node: Node, command: Command, *, actor, job=None, timeout: float | None = None
+) -> CommandResult:
+    """Run one pgBackRest Command on `node` as its OS user (postgres), audited by the executor
+    (audit.BACKUP_COMMAND, started then outcome). A non-zero exit raises PgBackRestFailed
+    carrying pgBackRest's explained error and the result."""
+    result = run_command(node, command.argv, actor=actor, job=job, action=audit.BACKUP_COMMAND,
+                         sudo_user=command.os_user, timeout=timeout, check=False)  # fmt: skip
+    error = pgbackrest.engine_error(result.exit_code, result.stdout, result.stderr)
+    if error is not None:
+        raise PgBackRestFailed(error, result)
+    return result
+
+
+def read_repository(catalog: BackupCatalog, *, actor, job=None, verify: bool = True) -> CatalogRead:
+    """Read the repository (`info --output=json`) and, with `verify`, check every file of it
+    (`verify --verbose`): a backup is `ok` (usable) only when it and every backup whose files
+    it reuses verified valid, `corrupt` otherwise; pgBackRest's error flag gives `error`.
+    Backups the console did not start become runs with found_outside_console. Without
+    `verify` a backup verified before keeps its result. Idempotent; audited like
+    read_catalog (the remote calls by the executor, the change in one transaction)."""
+    node = reader_node(catalog)
+    repo = repository(catalog)
+    listing = run_pgbackrest(node, pgbackrest.info(repo), actor=actor, job=job)
+    stanzas = [s for s in pgbackrest.parse_info(listing.stdout) if s.name == catalog.stanza]
+    backups = stanzas[0].backups if stanzas else []
+    if verify and backups:
+        checked = run_pgbackrest(node, pgbackrest.verify(repo), actor=actor, job=job)
+        backups = pgbackrest.apply_verify(backups, pgbackrest.parse_verify(checked.stdout))
+    parsed = [b.parsed for b in backups]
+    if not verify:
+        known = dict(
+            BackupRun.objects.filter(
+                catalog=catalog, status__in=(RunStatus.OK, RunStatus.CORRUPT)
+            ).values_list("backup_id", "status")
+        )
+        parsed = [replace(p, status=known.get(p.backup_id, p.status)) if p.status == "done"
+                  else p for p in parsed]  # fmt: skip
+    return store_catalog_listing(catalog, parsed, actor=actor, job=job, node=node, tz=UTC_ZONE)
+
+
+def start_backup(target, mode: str, *, actor, source: str = AuditEntry.Source.UI) -> BackupRun:
+    """Queue a backup of a policy's (or a catalog's) cluster as the job backups.run_backup.
+    One console backup at a time per cluster (the database's partial unique index): a second
+    is refused with BackupRefused and nothing changes. Audited (audit.BACKUP_START) in the
+    same transaction as the pending run and its job."""
+    policy = target if isinstance(target, BackupPolicy) else None
+    catalog = policy.catalog if policy is not None else target
+    if catalog.engine != Engine.PGBACKREST:
+        raise BackupRefused(f"{catalog}: the console runs pgBackRest backups; pg_rman comes next.")
+    if mode not in ENGINE_MODES[catalog.engine]:
+        raise BackupRefused(f"pgBackRest takes {', '.join(ENGINE_MODES[catalog.engine])} "
+                            f"backups, not {mode!r}.")  # fmt: skip
+    try:
+        with transaction.atomic():
+            run = BackupRun.objects.create(
+                catalog=catalog, cluster_id=catalog.cluster_id, policy=policy, mode=mode,
+                source_node=policy.source_node if policy is not None else None,
+                compressed=policy.compress if policy is not None else True,
+            )  # fmt: skip
+            job = jobs.enqueue("backups.run_backup", f"{mode} backup of {catalog}", user=actor,
+                               source=source, params={"run": run.pk}, target=run)  # fmt: skip
+            BackupRun.objects.filter(pk=run.pk).update(job=job)
+            run.job = job
+            audit.append(audit.BACKUP_START, actor=actor, source=source,
+                         target=f"backup_run:{run.pk}", job_id=job.pk,
+                         output=f"{mode} backup of {catalog} queued")  # fmt: skip
+    except IntegrityError:
+        raise BackupRefused(
+            f"A backup of {catalog.cluster.name} is already queued or running; one at a time."
+        ) from None
+    return run
+
+
+def run_backup(run: BackupRun, *, actor, job=None, log=None) -> BackupRun:
+    """The body of backups.run_backup: on the source node (the primary unless the policy
+    names one), make sure the stanza exists, take the backup, then read and verify the
+    repository so the run gets its label, sizes, times and status (`ok`, usable, only when
+    verified). A run not pending is left alone (a redelivered job does nothing). On failure
+    the run is `failed` with pgBackRest's own message, and the error is raised again."""
+    log = log or (lambda message: None)
+    claimed = BackupRun.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
+        status=RunStatus.RUNNING, started=timezone.now()
+    )
+    if not claimed:
+        return run
+    run.refresh_from_db()
+    catalog = run.catalog
+    node = run.source_node or reader_node(catalog)
+    try:
+        repo = repository(catalog)
+        instance, _settings = pg_instance(node, actor=actor, job=job)
+        log(f"stanza {catalog.stanza} on {node.name}: stanza-create (does nothing when it exists)")
+        run_pgbackrest(node, pgbackrest.stanza_create(repo, instance), actor=actor, job=job)
+        retention = _retention(run.policy)
+        command = pgbackrest.backup(repo, instance, run.mode, retention=retention,
+                                    compress=run.compressed)  # fmt: skip
+        log(f"{run.mode} backup: {command.display()}")
+        result = run_pgbackrest(node, command, actor=actor, job=job, timeout=6 * 3600)
+    except ExpectedFailure as exc:
+        _fail(run, str(exc))
+        raise
+    label = pgbackrest.new_label(result.stdout)
+    mode = pgbackrest.changed_type(result.stderr) or run.mode
+    BackupRun.objects.filter(pk=run.pk).update(backup_id=label or "", mode=mode)
+    log(f"backup {label} ({mode}) taken; verifying the repository")
+    read_repository(catalog, actor=actor, job=job, verify=True)
+    run.refresh_from_db()
+    if run.status == RunStatus.RUNNING:  # the listing did not have it: say so, never hide it
+        _fail(run, f"pgBackRest printed label {label!r} but its info does not list it.")
+    log(f"backup {run.backup_id}: {run.get_status_display()}")
+    return run
+
+
+def _retention(policy: BackupPolicy | None) -> pgbackrest.Retention | None:
+    if policy is None:
+        return None
+    return pgbackrest.Retention(full=policy.retention_full, diff=policy.retention_diff,
+                                archive=policy.retention_archive)  # fmt: skip
+
+
+def _fail(run: BackupRun, message: str) -> None:
+    now = timezone.now()
+    BackupRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.FAILED, ended=now, duration=now - (run.started or now), message=message
+    )

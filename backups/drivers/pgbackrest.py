@@ -84,8 +84,9 @@ def check_label(value: str, field_name: str = "backup") -> str:
 @dataclass(frozen=True)
 class Repository:
     """Where backups go: the repository path (repo1-path) and the stanza; `config` a
-    pgbackrest.conf to read instead of /etc/pgbackrest.conf; `lock_path` where the stanza's
-    lock lives (default /tmp/pgbackrest, shared by every stanza on the host)."""
+    pgbackrest.conf to read (empty: none at all, every setting on the command line);
+    `lock_path` where the stanza's lock lives (default /tmp/pgbackrest, shared by every
+    stanza on the host)."""
 
     path: str
     stanza: str
@@ -101,9 +102,8 @@ class Repository:
             check_path("lock_path", self.lock_path)
 
     def options(self) -> list[str]:
-        argv = [BINARY]
-        if self.config:
-            argv.append(f"--config={self.config}")
+        # Without a config file of its own, --no-config: /etc/pgbackrest.conf is never read.
+        argv = [BINARY, f"--config={self.config}" if self.config else "--no-config"]
         argv += [f"--stanza={self.stanza}", f"--repo1-path={self.path}"]
         if self.lock_path:
             argv.append(f"--lock-path={self.lock_path}")
@@ -165,6 +165,10 @@ class RestoreTarget:
             return []
         if self.kind == "time":
             value = check_target_time(self.value, "target_value")
+            if value.endswith(("Z", "UTC")):  # PostgreSQL reads them; pgBackRest does not
+                raise DriverInputError(
+                    "target_value", f"give the zone as an offset (+00 for UTC): {value!r}."
+                )
             argv = ["--type=time", f"--target={value}"]
             if self.inclusive is False:
                 argv.append("--target-exclusive")

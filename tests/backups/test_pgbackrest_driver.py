@@ -90,6 +90,14 @@ def test_builders_pass_only_the_options_each_command_takes():
         HEAD + ["--pg1-path=/srv/data", "archive-push"]) + " %p"  # fmt: skip
 
 
+def test_without_a_config_file_no_global_file_is_read():
+    bare = pb.Repository(path="/srv/repo", stanza="main", lock_path="/srv/lock")
+    assert pb.info(bare).argv[:5] == [
+        "pgbackrest", "--no-config", "--stanza=main", "--repo1-path=/srv/repo",
+        "--lock-path=/srv/lock",
+    ]  # fmt: skip
+
+
 def test_the_recorded_commands_are_what_the_builders_make():
     rec = pb.Repository(path=f"{REC}/repo", stanza="rec", config=f"{REC}/pgbackrest.conf")
     # The recorder kept repo1-path, lock path and log levels in its conf file.
@@ -125,6 +133,8 @@ def test_the_recorded_commands_are_what_the_builders_make():
             "target_value",
         ),
         (lambda: pb.restore(repo(), "/s", pb.RestoreTarget("xid", "5")), "target_kind"),
+        (lambda: pb.restore(repo(), "/s", pb.RestoreTarget("time", "2026-11-26 00:00:00Z")),
+         "target_value"),
         (lambda: pb.restore(repo(), "/s", label="latest"), "backup"),
         (lambda: pb.restore(repo(), "relative"), "target_data_directory"),
         (

@@ -1,0 +1,221 @@
+"""pgBackRest against the lab's db1, every run of the suite: a full then an incremental backup
+taken as jobs and verified into usable runs, a point-in-time restore into a scratch instance
+on db1's host (never over db1's data directory) holding exactly the rows committed before the
+noted time, and a damaged copy of the repository reported corrupt and never usable.
+
+Set-up is per test and undone after it: a repository under the lab directory (the lab's shared
+storage: the hosts share the filesystem), and db1's archive_command extended by ALTER SYSTEM to
+`pgbackrest ... archive-push %p && <the lab's own command>`, so the lab archive keeps every
+segment; RESET afterwards gives the lab's postgresql.conf value back. Every remote step goes
+through console.executor (SSH to db1, sudo to postgres), as the console itself does.
+"""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from psycopg import sql
+
+from backups import actions, tasks
+from backups.drivers import pgbackrest
+from backups.models import BackupCatalog, BackupPolicy, BackupRun
+from console import audit, jobs
+from console.executor import PgTarget, run_command, run_sql
+from console.lab.parts.postgres import PG_BIN
+from console.models import AuditEntry, Job
+
+STANZA = "lab-e2e"
+SCRATCH_PORT = 5433  # on db1's address, next to db1's own 5432
+TABLE = "pgbackrest_pitr_probe"
+
+
+def wait_for(what: str, probe, timeout: float = 60.0, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)  # polling interval, not synchronisation: the deadline decides
+
+
+def sql1(target, query, params=None, *, actor):
+    return run_sql(target, query, params, actor=actor).rows[0][0]
+
+
+@pytest.fixture
+def db1(lab_env, lab):
+    from clusters.models import Node
+    from console.lab.demo import register_demo
+
+    register_demo({**os.environ, **lab_env})
+    return Node.objects.get(name="db1")
+
+
+@pytest.fixture
+def site(db1, dba, lab_env):
+    """A repository directory for the test and db1 archiving into it; all undone after."""
+    parent = Path(lab_env["LAB_DIR"]) / "pgbackrest-e2e"
+    shutil.rmtree(parent, ignore_errors=True)
+    parent.mkdir(mode=0o700)
+    shutil.chown(parent, "postgres", "postgres")
+    repo = pgbackrest.Repository(path=str(parent / "repo"), stanza=STANZA)
+    instance, settings = actions.pg_instance(db1, actor=dba)
+    original = settings["archive_command"]
+    pushed = f"{pgbackrest.archive_command(repo, instance.path)} && {original}"
+    _set_archive_command(db1, pushed, dba)
+    try:
+        yield parent, repo, instance, original
+    finally:
+        _pg_ctl_stop(db1, parent / "scratch", dba)
+        run_sql(db1, sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(TABLE)), actor=dba)
+        run_sql(db1, "ALTER SYSTEM RESET archive_command", actor=dba)
+        run_sql(db1, "SELECT pg_reload_conf()", actor=dba)
+        wait_for("db1's own archive_command back",
+                 lambda: sql1(db1, "SHOW archive_command", actor=dba) == original)  # fmt: skip
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def _set_archive_command(node, command: str, actor) -> None:
+    statement = sql.SQL("ALTER SYSTEM SET archive_command = {}").format(sql.Literal(command))
+    run_sql(node, statement, actor=actor)
+    run_sql(node, "SELECT pg_reload_conf()", actor=actor)
+    wait_for("the new archive_command",
+             lambda: sql1(node, "SHOW archive_command", actor=actor) == command)  # fmt: skip
+
+
+def _pg_ctl_stop(node, data: Path, actor) -> None:
+    if (data / "postmaster.pid").exists():
+        run_command(node, [f"{PG_BIN}/pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"],
+                    actor=actor, sudo_user="postgres", check=False)  # fmt: skip
+
+
+@pytest.fixture
+def catalog(db1, site):
+    parent, repo, _instance, _original = site
+    catalog = BackupCatalog.objects.create(
+        cluster=db1.cluster, name="lab", engine="pgbackrest", path=repo.path, stanza=STANZA
+    )
+    catalog.nodes.add(db1)
+    return catalog
+
+
+def backup_now(target, mode, dba) -> BackupRun:
+    """What a schedule or the button does: queue the backup, then a worker runs its job."""
+    run = actions.start_backup(target, mode, actor=dba)
+    assert jobs.run_job(run.job_id, tasks.run_backup.body) == "succeeded", (
+        Job.objects.get(pk=run.job_id).error
+    )  # fmt: skip
+    run.refresh_from_db()
+    return run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_full_then_incremental_usable_and_a_restore_to_a_noted_time_has_exactly_the_rows_before_it(  # noqa: E501
+    db1, catalog, site, dba, assert_no_secret_stored
+):
+    parent, repo, instance, _original = site
+    policy = BackupPolicy.objects.create(catalog=catalog, name="nightly", schedule="0 2 * * *",
+                                         mode="incr", compress=False)  # fmt: skip
+    full = backup_now(policy, "full", dba)
+    assert (full.status, full.usable, full.validated, full.found_outside_console) == (
+        "ok", True, True, False)  # fmt: skip
+    assert full.mode == "full" and full.backup_id.endswith("F")
+    assert full.database_bytes > 10_000_000 and full.data_bytes == full.database_bytes
+    assert full.sizes_exact and full.written_bytes > 0 and full.timeline >= 1
+    assert full.start_lsn and full.stop_lsn and full.started <= full.ended
+
+    run_sql(db1, sql.SQL("CREATE TABLE {} (id int PRIMARY KEY)").format(sql.Identifier(TABLE)),
+            actor=dba)  # fmt: skip
+    incr = actions.start_backup(policy, "incr", actor=dba)
+    with pytest.raises(actions.BackupRefused, match="already queued or running; one at a time"):
+        actions.start_backup(catalog, "full", actor=dba)
+    assert jobs.run_job(incr.job_id, tasks.run_backup.body) == "succeeded"
+    assert jobs.run_job(incr.job_id, tasks.run_backup.body) == "skipped"  # redelivered: nothing
+    incr.refresh_from_db()
+    assert (incr.status, incr.usable, incr.mode) == ("ok", True, "incr")
+    assert incr.backup_id.startswith(f"{full.backup_id}_") and incr.backup_id.endswith("I")
+    assert incr.data_bytes < full.data_bytes / 4  # only the files that changed
+    assert [r.backup_id for r in BackupRun.objects.filter(catalog=catalog, status="ok")] == [
+        incr.backup_id, full.backup_id]  # fmt: skip
+
+    insert = sql.SQL("INSERT INTO {} SELECT generate_series(%(a)s::int, %(b)s::int)").format(
+        sql.Identifier(TABLE)
+    )
+    run_sql(db1, insert, {"a": 1, "b": 5}, actor=dba)
+    noted = sql1(db1, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+                      "'YYYY-MM-DD HH24:MI:SS.US') || '+00'", actor=dba)  # fmt: skip
+    run_sql(db1, insert, {"a": 6, "b": 8}, actor=dba)
+    segment = sql1(db1, "SELECT pg_walfile_name(pg_switch_wal())", actor=dba)
+    wait_for(f"{segment} archived", lambda: (sql1(
+        db1, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver", actor=dba
+    ) >= segment))  # fmt: skip
+
+    scratch = parent / "scratch"
+    target = pgbackrest.RestoreTarget("time", noted)
+    command = pgbackrest.restore(repo, str(scratch), target, target_action="promote")
+    result = actions.run_pgbackrest(db1, command, actor=dba)
+    used = [m.text for m in pgbackrest.parse_messages(result.stdout) if "restore backup set" in
+            m.text]  # fmt: skip
+    assert used and incr.backup_id in used[0]  # the newest backup before the noted time
+    assert not (Path(instance.path) / "recovery.signal").exists()  # db1 itself untouched
+
+    (scratch / "run").mkdir()
+    shutil.chown(scratch / "run", "postgres", "postgres")
+    options = (f"-c port={SCRATCH_PORT} -c archive_mode=off -c synchronous_standby_names='' "
+               f"-c unix_socket_directories='{scratch / 'run'}'")  # fmt: skip
+    run_command(db1, [f"{PG_BIN}/pg_ctl", "-D", str(scratch), "-l", str(scratch / "log"),
+                      "-o", options, "-w", "-t", "60", "start"],
+                actor=dba, sudo_user="postgres")  # fmt: skip
+    restored = PgTarget(name="db1-scratch", host=db1.address, port=SCRATCH_PORT,
+                        password=os.environ["LAB_PG_PASSWORD"])  # fmt: skip
+    wait_for("recovery to reach the target and promote",
+             lambda: sql1(restored, "SELECT NOT pg_is_in_recovery()", actor=dba))  # fmt: skip
+    count = sql.SQL("SELECT array_agg(id ORDER BY id) FROM {}").format(sql.Identifier(TABLE))
+    assert sql1(restored, count, actor=dba) == [1, 2, 3, 4, 5]
+    assert sql1(db1, count, actor=dba) == [1, 2, 3, 4, 5, 6, 7, 8]
+    _pg_ctl_stop(db1, scratch, dba)
+
+    started = AuditEntry.objects.filter(action=audit.BACKUP_START)
+    assert started.count() == 2 and set(started.values_list("status", flat=True)) == {"succeeded"}
+    remote = AuditEntry.objects.filter(action=audit.BACKUP_COMMAND, node="db1")
+    assert remote.filter(command__contains="pgbackrest").filter(
+        command__contains="backup --type=incr").exists()  # fmt: skip
+    assert_no_secret_stored(
+        os.environ["LAB_PG_PASSWORD"], Path(os.environ["LAB_SSH_KEY"]).read_text()
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_damaged_copy_of_the_repository_is_corrupt_and_never_usable(db1, catalog, site, dba):
+    parent, repo, _instance, _original = site
+    policy = BackupPolicy.objects.create(catalog=catalog, name="weekly", schedule="0 3 * * 0",
+                                         mode="full", compress=False)  # fmt: skip
+    full = backup_now(policy, "full", dba)
+    assert full.usable
+
+    copy = parent / "repo-damaged"
+    run_command(db1, ["cp", "-a", repo.path, str(copy)], actor=dba, sudo_user="postgres")
+    damaged_file = copy / "backup" / STANZA / full.backup_id / "pg_data" / "global" / "pg_control"
+    run_command(db1, ["dd", f"of={damaged_file}", "bs=1", "seek=20", "conv=notrunc"],
+                input="XXXXXXXXXXXXXXXX", actor=dba, sudo_user="postgres")  # fmt: skip
+    damaged = BackupCatalog.objects.create(
+        cluster=db1.cluster, name="damaged", engine="pgbackrest", path=str(copy), stanza=STANZA
+    )
+    damaged.nodes.add(db1)
+
+    read = actions.read_repository(damaged, actor=dba)
+    assert read.created == [full.backup_id]
+    (run,) = BackupRun.objects.filter(catalog=damaged)
+    assert (run.status, run.usable, run.validated, run.found_outside_console) == (
+        "corrupt", False, True, True)  # fmt: skip
+    assert not BackupRun.objects.filter(catalog=damaged, status="ok").exists()
+    again = actions.read_repository(damaged, actor=dba)  # a second read changes nothing
+    assert (again.created, again.updated, again.matched) == ([], [], [])
+    # The original repository is untouched and still verifies.
+    actions.read_repository(catalog, actor=dba)
+    full.refresh_from_db()
+    assert full.usable
