@@ -441,6 +441,8 @@ def engine_error(exit_code: int, stdout: str, stderr: str = "") -> EngineError |
     hints = [m.text for m in messages if m.level == "HINT"]
     warnings = tuple(m.text for m in messages if m.level == "WARN")
     code, summary = EXIT_CODES.get(exit_code, ("Error", f"pgBackRest failed (exit {exit_code})"))
+    if errors and errors[-1].endswith("Permission denied"):
+        summary = "pgBackRest, as the postgres user, may not read or write there"
     return EngineError(
         exit_code,
         code,

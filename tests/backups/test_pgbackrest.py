@@ -219,3 +219,49 @@ def test_a_damaged_copy_of_the_repository_is_corrupt_and_never_usable(db1, catal
     actions.read_repository(catalog, actor=dba)
     full.refresh_from_db()
     assert full.usable
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repository_postgres_may_not_write_fails_the_run_with_pgbackrest_words(db1, dba, lab_env):
+    parent = Path(lab_env["LAB_DIR"]) / "pgbackrest-root-only"
+    shutil.rmtree(parent, ignore_errors=True)
+    parent.mkdir(mode=0o700)  # root's: postgres cannot enter it
+    try:
+        catalog = BackupCatalog.objects.create(
+            cluster=db1.cluster, name="ro", stanza=STANZA, engine="pgbackrest",
+            path=str(parent / "repo"),
+        )  # fmt: skip
+        run = actions.start_backup(catalog, "full", actor=dba)
+        assert jobs.run_job(run.job_id, tasks.run_backup.body) == "failed"
+        run.refresh_from_db()
+        assert (run.status, run.usable, run.backup_id) == ("failed", False, "")
+        assert run.message.startswith(
+            "pgBackRest, as the postgres user, may not read or write there. pgBackRest: unable "
+            f"to get info for path/file '{parent}/repo/archive/{STANZA}/archive.info'"
+        )
+        assert run.message.endswith("Permission denied.")
+        assert Job.objects.get(pk=run.job_id).error == run.message
+        outcome = AuditEntry.objects.filter(action=audit.BACKUP_COMMAND, status="failed").get()
+        assert outcome.exit_code == 41 and "stanza-create" in outcome.command
+        assert not (parent / "repo").exists()
+        # The cluster is free again: the next backup may start.
+        assert actions.start_backup(catalog, "full", actor=dba).status == "pending"
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.mark.django_db
+def test_a_backup_the_engine_cannot_take_is_refused_and_nothing_changes(dba):
+    from tests import factories
+
+    cluster = factories.make_monitored_cluster("bk-refused")
+    pg_rman = BackupCatalog.objects.create(cluster=cluster, name="rman", engine="pg_rman",
+                                           path="/srv/c", arclog_path="/srv/a")  # fmt: skip
+    brest = BackupCatalog.objects.create(cluster=cluster, name="brest", engine="pgbackrest",
+                                         path="/srv/r", stanza="main")  # fmt: skip
+    with pytest.raises(actions.BackupRefused, match="pg_rman comes next"):
+        actions.start_backup(pg_rman, "full", actor=dba)
+    with pytest.raises(actions.BackupRefused, match="full, diff, incr backups, not 'incremental'"):
+        actions.start_backup(brest, "incremental", actor=dba)
+    assert not BackupRun.objects.exists() and not Job.objects.exists()
+    assert not AuditEntry.objects.filter(action=audit.BACKUP_START).exists()
