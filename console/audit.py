@@ -95,6 +95,7 @@ OFFBOARDING_EVIDENCE_EXPORTED = "offboarding.evidence_exported"
 BACKUP_COMMAND = "backup.command"
 BACKUP_CATALOG_READ = "backup.catalog_read"
 BACKUP_START = "backup.start"
+BACKUP_RESTORE = "backup.restore"
 
 GENESIS_HASH = "0" * 64
 _APPEND_ATTEMPTS = 100

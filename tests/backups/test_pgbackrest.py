@@ -20,15 +20,16 @@ from psycopg import sql
 
 from backups import actions, tasks
 from backups.drivers import pgbackrest
-from backups.models import BackupCatalog, BackupPolicy, BackupRun
+from backups.models import BackupCatalog, BackupPolicy, BackupRun, RestoreRun
 from console import audit, jobs
-from console.executor import PgTarget, run_command, run_sql
+from console.executor import run_command, run_sql
 from console.lab.parts.postgres import PG_BIN
 from console.models import AuditEntry, Job
 
 STANZA = "lab-e2e"
 SCRATCH_PORT = 5433  # on db1's address, next to db1's own 5432
 TABLE = "pgbackrest_pitr_probe"
+CHECK = "SELECT array_agg(id ORDER BY id)::text FROM pgbackrest_pitr_probe"  # the restore's
 
 
 def wait_for(what: str, probe, timeout: float = 60.0, every: float = 0.2):
@@ -155,29 +156,32 @@ def test_full_then_incremental_usable_and_a_restore_to_a_noted_time_has_exactly_
     ) >= segment))  # fmt: skip
 
     scratch = parent / "scratch"
-    target = pgbackrest.RestoreTarget("time", noted)
-    command = pgbackrest.restore(repo, str(scratch), target, target_action="promote")
-    result = actions.run_pgbackrest(db1, command, actor=dba)
-    used = [m.text for m in pgbackrest.parse_messages(result.stdout) if "restore backup set" in
-            m.text]  # fmt: skip
-    assert used and incr.backup_id in used[0]  # the newest backup before the noted time
-    assert not (Path(instance.path) / "recovery.signal").exists()  # db1 itself untouched
-
-    (scratch / "run").mkdir()
-    shutil.chown(scratch / "run", "postgres", "postgres")
-    options = (f"-c port={SCRATCH_PORT} -c archive_mode=off -c synchronous_standby_names='' "
-               f"-c unix_socket_directories='{scratch / 'run'}'")  # fmt: skip
-    run_command(db1, [f"{PG_BIN}/pg_ctl", "-D", str(scratch), "-l", str(scratch / "log"),
-                      "-o", options, "-w", "-t", "60", "start"],
-                actor=dba, sudo_user="postgres")  # fmt: skip
-    restored = PgTarget(name="db1-scratch", host=db1.address, port=SCRATCH_PORT,
-                        password=os.environ["LAB_PG_PASSWORD"])  # fmt: skip
-    wait_for("recovery to reach the target and promote",
-             lambda: sql1(restored, "SELECT NOT pg_is_in_recovery()", actor=dba))  # fmt: skip
+    restore = actions.restore_to_scratch(
+        catalog, db1, data_directory=str(scratch), port=SCRATCH_PORT, target_kind="time",
+        target_value=noted, check_query=CHECK,
+        actor=dba,
+    )  # fmt: skip
+    # Exactly the rows committed before the noted time; db1 itself has all of them.
+    assert (restore.status, restore.check_result, restore.check_ok) == (
+        "succeeded", "{1,2,3,4,5}", True)  # fmt: skip
     count = sql.SQL("SELECT array_agg(id ORDER BY id) FROM {}").format(sql.Identifier(TABLE))
-    assert sql1(restored, count, actor=dba) == [1, 2, 3, 4, 5]
     assert sql1(db1, count, actor=dba) == [1, 2, 3, 4, 5, 6, 7, 8]
-    _pg_ctl_stop(db1, scratch, dba)
+    assert restore.backup == incr  # the newest backup before the noted time
+    assert restore.test_restore and restore.duration.total_seconds() > 0
+    assert restore.message == f"restored from backup set {incr.backup_id}"
+    assert not scratch.exists()  # stopped and removed
+    assert not (Path(instance.path) / "recovery.signal").exists()  # db1 itself untouched
+    restore_entry = AuditEntry.objects.get(action=audit.BACKUP_RESTORE)
+    assert restore_entry.target == f"restore_run:{restore.pk}" and restore_entry.node == "db1"
+    assert AuditEntry.objects.filter(action=audit.BACKUP_COMMAND, node=f"db1:{SCRATCH_PORT}",
+                                     command__contains="pg_is_in_recovery").exists()  # fmt: skip
+
+    # A directory that exists is refused before anything is touched.
+    scratch.mkdir()
+    with pytest.raises(actions.ExpectedFailure, match="already exists on db1"):
+        actions.restore_to_scratch(catalog, db1, data_directory=str(scratch),
+                                   port=SCRATCH_PORT, actor=dba)  # fmt: skip
+    assert RestoreRun.objects.count() == 1 and scratch.is_dir() and not any(scratch.iterdir())
 
     started = AuditEntry.objects.filter(action=audit.BACKUP_START)
     assert started.count() == 2 and set(started.values_list("status", flat=True)) == {"succeeded"}
