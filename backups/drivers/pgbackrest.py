@@ -363,9 +363,9 @@ class VerifyResult:
     invalid_files: list[str]
 
     def sound(self, backup: RepoBackup) -> bool:
-        """Verified sound: the backup and every backup whose files it reuses are valid (a
-        damaged file of a full backup breaks the incrementals that reference it, though
-        verify reports it once, on the full)."""
+        """Verified sound: the backup and every backup it references are valid. verify lists
+        a damaged file only under the backup storing it; which files a diff or incr reuses is
+        in the manifests, not read here, so any invalid reference counts (conservative)."""
         chain = (backup.label, *backup.references)
         return all(self.backups.get(label) == "valid" for label in chain)
 

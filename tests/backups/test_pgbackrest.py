@@ -26,7 +26,9 @@ from console.executor import run_command, run_sql
 from console.lab.parts.postgres import PG_BIN
 from console.models import AuditEntry, Job
 
-STANZA = "lab-e2e"
+# pgBackRest keeps a stanza's locks in /tmp/pgbackrest, which every lab on this machine shares:
+# a stanza named after the lab lets several labs run these tests at once.
+STANZA = Path(os.environ.get("LAB_DIR", "dbconsole-lab")).name
 SCRATCH_PORT = 5433  # on db1's address, next to db1's own 5432
 TABLE = "pgbackrest_pitr_probe"
 CHECK = "SELECT array_agg(id ORDER BY id)::text FROM pgbackrest_pitr_probe"  # the restore's

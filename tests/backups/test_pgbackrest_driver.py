@@ -133,8 +133,10 @@ def test_the_recorded_commands_are_what_the_builders_make():
             "target_value",
         ),
         (lambda: pb.restore(repo(), "/s", pb.RestoreTarget("xid", "5")), "target_kind"),
-        (lambda: pb.restore(repo(), "/s", pb.RestoreTarget("time", "2026-11-26 00:00:00Z")),
-         "target_value"),
+        (
+            lambda: pb.restore(repo(), "/s", pb.RestoreTarget("time", "2026-11-26 00:00:00Z")),
+            "target_value",
+        ),
         (lambda: pb.restore(repo(), "/s", label="latest"), "backup"),
         (lambda: pb.restore(repo(), "relative"), "target_data_directory"),
         (
@@ -212,7 +214,9 @@ def test_a_damaged_file_makes_its_backup_and_those_that_reuse_it_corrupt():
     assert capture("verify-damaged").exit_code == 0  # verify exits 0 all the same
     assert result.status == "error"
     assert result.invalid_files == [f"{FULL}/pg_data/global/pg_control.gz"]
-    # pgBackRest reports the file once, on the full; the incr and diff reuse it.
+    # pgBackRest reports the file only under the full that stores it; the incr and diff
+    # reference the full (they reuse its unchanged files), so the console, which reads no
+    # manifest to know which files, never offers them either.
     assert result.backups == {FULL: "invalid", INCR: "valid", DIFF: "valid"}
     (stanza,) = pb.parse_info(capture("info-json-damaged").stdout)
     statuses = {b.label: b.parsed.status for b in pb.apply_verify(stanza.backups, result)}
