@@ -20,7 +20,7 @@ from clusters.models.inventory import (
     Node,
     PendingRegistration,
 )
-from clusters.models.monitoring import NodeStatus, Sample, SampleRollup
+from clusters.models.monitoring import ClusterStatus, NodeStatus, Sample, SampleRollup
 from clusters.models.settings import SettingChange
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "Severity",
     "Cluster",
     "ClusterDrift",
+    "ClusterStatus",
     "Environment",
     "HbaLiveFile",
     "HbaNodeVersion",

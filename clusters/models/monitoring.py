@@ -3,12 +3,14 @@
 `Sample` rows are the time series (one value of one metric of one node at one time); they are
 kept `CLUSTERS_SAMPLE_RAW_DAYS` days, then rolled up into `SampleRollup` hours kept
 `CLUSTERS_SAMPLE_ROLLUP_DAYS` days (clusters.collect.rollup_and_prune). `NodeStatus` is one row
-per node, overwritten each cycle: the view the dashboard and clusters.health read in one query.
+per node, overwritten each cycle: the view clusters.health reads in one query. `ClusterStatus` is
+one row per cluster, its health summarised from those rows after each cycle
+(clusters.status.refresh_cluster_status): what the fleet dashboard reads, filters and sorts in SQL.
 """
 
 from django.db import models
 
-from clusters.models.inventory import Node
+from clusters.models.inventory import Cluster, Node
 
 
 class Sample(models.Model):
@@ -95,3 +97,58 @@ class NodeStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node_id}: {self.state}"
+
+
+class ClusterStatus(models.Model):
+    """A cluster's health as of the latest collection cycle (clusters.health.cluster_health of
+    its NodeStatus rows) plus its firing alerts, rewritten by clusters.status after each cycle
+    and each alert evaluation. A cluster without one was not summarised yet: "unknown".
+
+    `state_rank` orders states worst first (down, degraded, unknown, healthy) so the dashboard
+    sorts by it in SQL; `reasons` is the health's reasons joined with "; ". The pgpool-II
+    figures are those of the worst pgpool-II node that answered (backends up / total), with
+    how many pgpool-II nodes there are and answered, and one "name: n/m backends up" (or
+    "name: down") each in `pgpool_detail`."""
+
+    class State(models.TextChoices):
+        HEALTHY = "healthy"
+        DEGRADED = "degraded"
+        DOWN = "down"
+        UNKNOWN = "unknown"
+
+    RANKS = {"down": 0, "degraded": 1, "unknown": 2, "healthy": 3}
+
+    cluster = models.OneToOneField(
+        Cluster, on_delete=models.CASCADE, primary_key=True, related_name="status"
+    )
+    state = models.CharField(max_length=8, choices=State.choices, default=State.UNKNOWN)
+    state_rank = models.PositiveSmallIntegerField(default=2)
+    reasons = models.TextField(blank=True)
+    primary = models.ForeignKey(
+        Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    standbys = models.PositiveSmallIntegerField(default=0)
+    standbys_in_sync = models.PositiveSmallIntegerField(default=0)
+    worst_lag_bytes = models.BigIntegerField(null=True, blank=True)
+    pgpool_up = models.PositiveSmallIntegerField(default=0)
+    pgpool_total = models.PositiveSmallIntegerField(default=0)
+    pgpool_nodes = models.PositiveSmallIntegerField(default=0)
+    pgpool_nodes_up = models.PositiveSmallIntegerField(default=0)
+    pgpool_detail = models.TextField(blank=True)
+    alerts_critical = models.PositiveIntegerField(default=0)
+    alerts_warning = models.PositiveIntegerField(default=0)
+    collected = models.DateTimeField(null=True, blank=True)  # its nodes' oldest latest poll
+    updated = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "cluster statuses"
+        indexes = [
+            models.Index(fields=["state_rank", "-alerts_critical", "-alerts_warning"],
+                         name="clusters_cstatus_state"),
+            models.Index(fields=["-worst_lag_bytes"], name="clusters_cstatus_lag"),
+            models.Index(fields=["-alerts_critical", "-alerts_warning", "state_rank"],
+                         name="clusters_cstatus_alerts"),
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id}: {self.state}"
