@@ -4,6 +4,7 @@ from celery import shared_task
 
 from clusters import alerts, registration
 from clusters import collect as collector
+from clusters import status as cluster_status
 from clusters.models import Cluster, Node, PendingRegistration
 from console import jobs
 from console.jobs import JobContext, JobFailed
@@ -51,14 +52,20 @@ def expire_registrations() -> None:
 
 @jobs.job_task("clusters.collect")
 def collect(ctx: JobContext) -> dict:
-    """One monitoring cycle over every registered database and pgpool-II node, then the alert
-    rules checked on what it saw (clusters.alerts: raise, clear, mail)."""
+    """One monitoring cycle over every registered database and pgpool-II node, each cluster's
+    summary row rewritten from what it saw (clusters.status, what the dashboard reads), then the
+    alert rules checked on it (clusters.alerts: raise, clear, mail) and the summaries' alert
+    counts with them."""
     nodes = Node.objects.exclude(service=Node.Service.NONE)
     result = collector.collect_cycle(nodes, job=ctx.job)
     for name in result.down:
         ctx.log(f"{name}: {result.results_by_name()[name].error}")
     summary = result.summary()
-    summary["alerts"] = alerts.evaluate(result, job=ctx.job)  # after the cycle's rows are stored
+    cluster_status.refresh_cluster_status()  # after the cycle's rows are stored
+    try:
+        summary["alerts"] = alerts.evaluate(result, job=ctx.job)
+    finally:
+        cluster_status.refresh_alert_counts()  # even when evaluating stopped half-way
     return summary
 
 
