@@ -196,12 +196,24 @@ def test_full_then_incremental_usable_and_a_restore_to_a_noted_time_has_exactly_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_damaged_copy_of_the_repository_is_corrupt_and_never_usable(db1, catalog, site, dba):
-    parent, repo, _instance, _original = site
+def test_a_backup_taken_outside_the_console_appears_and_a_damaged_copy_is_never_usable(
+    db1, catalog, site, dba
+):
+    parent, repo, instance, _original = site
     policy = BackupPolicy.objects.create(catalog=catalog, name="weekly", schedule="0 3 * * 0",
                                          mode="full", compress=False)  # fmt: skip
     full = backup_now(policy, "full", dba)
     assert full.usable
+
+    # A DBA's own differential backup, not started by the console.
+    by_hand = pgbackrest.backup(repo, instance, "diff", compress=False)
+    label = pgbackrest.new_label(actions.run_pgbackrest(db1, by_hand, actor=dba).stdout)
+    read = actions.read_repository(catalog, actor=dba)
+    assert (read.created, read.total) == ([label], 2)
+    diff = BackupRun.objects.get(catalog=catalog, backup_id=label)
+    assert (diff.mode, diff.status, diff.usable, diff.found_outside_console) == (
+        "diff", "ok", True, True)  # fmt: skip
+    assert diff.job is None and diff.policy is None and diff.data_bytes < full.data_bytes
 
     copy = parent / "repo-damaged"
     run_command(db1, ["cp", "-a", repo.path, str(copy)], actor=dba, sudo_user="postgres")
@@ -214,17 +226,17 @@ def test_a_damaged_copy_of_the_repository_is_corrupt_and_never_usable(db1, catal
     damaged.nodes.add(db1)
 
     read = actions.read_repository(damaged, actor=dba)
-    assert read.created == [full.backup_id]
-    (run,) = BackupRun.objects.filter(catalog=damaged)
-    assert (run.status, run.usable, run.validated, run.found_outside_console) == (
-        "corrupt", False, True, True)  # fmt: skip
+    assert sorted(read.created) == sorted([full.backup_id, label])
+    runs = {r.backup_id: r for r in BackupRun.objects.filter(catalog=damaged)}
+    assert (runs[full.backup_id].status, runs[full.backup_id].usable) == ("corrupt", False)
+    assert runs[full.backup_id].validated and runs[full.backup_id].found_outside_console
+    assert runs[label].status == "corrupt"  # it references the damaged full
     assert not BackupRun.objects.filter(catalog=damaged, status="ok").exists()
     again = actions.read_repository(damaged, actor=dba)  # a second read changes nothing
     assert (again.created, again.updated, again.matched) == ([], [], [])
     # The original repository is untouched and still verifies.
     actions.read_repository(catalog, actor=dba)
-    full.refresh_from_db()
-    assert full.usable
+    assert BackupRun.objects.filter(catalog=catalog, status="ok").count() == 2
 
 
 @pytest.mark.django_db(transaction=True)
