@@ -1,37 +1,30 @@
 """What the fleet dashboard shows, read in a constant number of queries whatever the fleet size.
 
-The dashboard reads only the latest state the collector stored (clusters.collect): one
-NodeStatus per node, never the Sample table. `fleet(user)`:
-0. a version of the fleet: the newest NodeStatus.polled and the number of statuses, the firing
-   alerts (count and newest evaluation), two aggregates;
-when that version is in the cache (it changes at most once per collection cycle), nothing else;
-otherwise:
-1. the clusters the user may see, with their environment and their oldest collection time;
-2. their nodes with the NodeStatus fields a state needs (plain values, no model instances; of
-   NodeStatus.details only pgpool-II's backends);
-3. the firing alerts counted by cluster and severity.
-A cluster's state is derived by clusters.health (it is not stored), then `narrow` filters,
-sorts and pages those rows in Python: a filter, a sort or a page costs no query.
-
-Cached rows live CACHE_SECONDS at most, so a cluster registered or renamed between two cycles
-shows within a minute even when no collection runs.
+Each cluster's state is summarised once per collection cycle into its ClusterStatus row
+(clusters.status, called by the collect job); the dashboard only reads those rows, never
+NodeStatus nor the samples:
+1. `environments(user)`: the environments of the clusters the user may see (the filter's
+   choices);
+2. `fleet(user, …)`: the clusters by state in the chosen environment and the number the user
+   may see, one aggregate;
+3. then one page of the clusters that pass the filters, sorted and cut in SQL (the clusters
+   LEFT JOIN their summary, their environment and their primary node).
+A cluster without a summary row yet (registered since the last cycle) is unknown, "not
+collected yet". No Python work here grows with the fleet: only with the page (PAGE_SIZE rows).
 """
 
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 
-from django.core.cache import cache
-from django.db.models import CharField, Count, Max, Min
-from django.db.models.functions import Cast
+from django.db.models import Count, F, Q, Value
+from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
 
 from clusters import access, health
-from clusters.models import Alert, Node, NodeStatus
+from clusters.models import ClusterStatus
 from clusters.templatetags.dashboard_extras import bytes_human
 
-STATE_ORDER = {health.DOWN: 0, health.DEGRADED: 1, health.UNKNOWN: 2, health.HEALTHY: 3}
 STATES = [health.HEALTHY, health.DEGRADED, health.DOWN, health.UNKNOWN]
 SORTS = {
     "state": "state (worst first)",
@@ -41,11 +34,14 @@ SORTS = {
     "environment": "environment",
 }
 PAGE_SIZE = 100  # rows rendered per page; states, filters and sorting cover the whole fleet
-CACHE_SECONDS = 60
-_FLEET_VALUES = [
-    "id", "name", "cluster_id", "service", "role", "status__state", "status__in_recovery",
-    "status__role_seen", "status__replication_state", "status__sync_state",
-    "status__replay_lag_bytes", "status__details__backends",
+NOT_COLLECTED = "not collected yet"
+_UNKNOWN_RANK = ClusterStatus.RANKS[health.UNKNOWN]
+_ROW_VALUES = [
+    "pk", "name", "kind", "environment__name", "state_", "status__reasons", "status__primary_id",
+    "status__primary__name", "status__standbys", "status__standbys_in_sync",
+    "status__worst_lag_bytes", "status__pgpool_up", "status__pgpool_total",
+    "status__pgpool_nodes", "status__pgpool_nodes_up", "status__pgpool_detail", "critical_",
+    "warning_", "status__collected",
 ]  # fmt: skip
 
 
@@ -60,44 +56,24 @@ class LightCluster:
 
 @dataclass(slots=True)
 class LightNode:
-    """The few fields of a Node the dashboard and clusters.health read."""
-
     pk: int
     name: str
-    cluster_id: int
-    service: str
-    role: str
-
-
-@dataclass(slots=True)
-class LightStatus:
-    """The few fields of a NodeStatus clusters.health reads (duck-typed)."""
-
-    node: LightNode
-    state: str
-    in_recovery: bool | None
-    role_seen: str
-    replication_state: str
-    sync_state: str
-    replay_lag_bytes: int | None
-    details: dict
 
 
 @dataclass
 class FleetRow:
-    """One cluster on the dashboard."""
+    """One cluster on the dashboard, from its ClusterStatus."""
 
     cluster: LightCluster
-    health: health.ClusterHealth
+    health: health.ClusterHealth  # state, worst lag and standbys (reasons: see `reasons`)
     primary: LightNode | None = None
     pgpool_up: int = 0  # backends up as seen by the pgpool nodes (the worst of them)
     pgpool_total: int = 0
     pgpool_nodes: int = 0
     pgpool_nodes_up: int = 0
-    pgpool_detail: list[str] = field(default_factory=list)
+    pgpool_detail: str = ""
     critical: int = 0
     warning: int = 0
-    # Computed once with the row, so a page of rows renders fast from the cache:
     url: str = ""
     primary_url: str = ""
     reasons: str = ""
@@ -132,30 +108,47 @@ class Fleet:
         return self.first + len(self.rows) - 1 if self.rows else 0
 
 
-def _statuses(values) -> dict[int, list[LightStatus]]:
-    by_cluster: dict[int, list[LightStatus]] = defaultdict(list)
-    for (pk, name, cluster_id, service, role, state, in_recovery, role_seen, replication,
-         sync, lag, backends) in values:  # fmt: skip
-        node = LightNode(pk, name, cluster_id, service, role)
-        by_cluster[cluster_id].append(LightStatus(
-            node, state or NodeStatus.State.UNKNOWN, in_recovery, role_seen or "",
-            replication or "", sync or "", lag, {"backends": backends or []},
-        ))  # fmt: skip
-    return by_cluster
+def environments(user) -> list[str]:
+    """The names of the environments of the clusters `user` may see (PermissionDenied else)."""
+    visible = access.clusters_for_user(user)
+    names = visible.order_by().values_list("environment__name", flat=True).distinct()
+    return sorted(names)
 
 
-def _pgpool_summary(row: FleetRow, pools: list[LightStatus]) -> None:
-    row.pgpool_nodes = len(pools)
-    for s in pools:
-        if s.state != NodeStatus.State.UP:
-            row.pgpool_detail.append(f"{s.node.name}: {s.state}")
-            continue
-        row.pgpool_nodes_up += 1
-        backends = s.details["backends"]
-        up = sum(1 for b in backends if b.get("status") in ("up", "waiting"))
-        row.pgpool_detail.append(f"{s.node.name}: {up}/{len(backends)} backends up")
-        if row.pgpool_nodes_up == 1 or up < row.pgpool_up:
-            row.pgpool_up, row.pgpool_total = up, len(backends)
+def _in_state(state: str) -> Q:
+    if state == health.UNKNOWN:  # a cluster not summarised yet is unknown too
+        return Q(status__state=state) | Q(status__isnull=True)
+    return Q(status__state=state)
+
+
+_ORDER = {
+    "name": [Lower("name"), "pk"],
+    "environment": [Lower("environment__name"), Lower("name"), "pk"],
+    "lag": [F("status__worst_lag_bytes").desc(nulls_last=True), Lower("name"), "pk"],
+    "alerts": [F("critical_").desc(), F("warning_").desc(), "rank_", Lower("name"), "pk"],
+    "state": ["rank_", F("critical_").desc(), F("warning_").desc(), Lower("name"), "pk"],
+}
+
+
+def _row(values, urls) -> FleetRow:
+    (pk, name, kind, env, state, reasons, primary_id, primary_name, standbys, in_sync, lag,
+     pool_up, pool_total, pool_nodes, pool_nodes_up, pool_detail, critical, warning,
+     collected) = values  # fmt: skip
+    found = health.ClusterHealth(
+        state, worst_lag_bytes=lag, standbys=standbys or 0, standbys_in_sync=in_sync or 0
+    )
+    row = FleetRow(
+        LightCluster(pk, name, kind, env, collected), found, pgpool_up=pool_up or 0,
+        pgpool_total=pool_total or 0, pgpool_nodes=pool_nodes or 0,
+        pgpool_nodes_up=pool_nodes_up or 0, pgpool_detail=pool_detail or "",
+        critical=critical, warning=warning, url=urls[0](pk),
+        reasons=NOT_COLLECTED if reasons is None else reasons, worst_lag=bytes_human(lag),
+    )  # fmt: skip
+    if primary_id:
+        row.primary, row.primary_url = LightNode(primary_id, primary_name), urls[1](primary_id)
+    if collected:
+        row.polled_iso = timezone.localtime(collected).isoformat(timespec="seconds")
+    return row
 
 
 def _url_of(name: str):
@@ -165,122 +158,34 @@ def _url_of(name: str):
     return lambda pk: url.replace(sentinel, str(pk))
 
 
-def _fleet_row(
-    cluster: LightCluster, statuses: list[LightStatus], alerts: Counter, urls: tuple
-) -> FleetRow:
-    row = FleetRow(cluster, health.cluster_health(cluster.kind, statuses))
-    row.url, row.reasons = urls[0](cluster.pk), "; ".join(row.health.reasons)
-    row.worst_lag = bytes_human(row.health.worst_lag_bytes)
-    if cluster.polled:
-        row.polled_iso = timezone.localtime(cluster.polled).isoformat(timespec="seconds")
-    primaries = [
-        s.node for s in statuses
-        if s.state == NodeStatus.State.UP and s.role_seen == "primary"
-    ]  # fmt: skip
-    registered = [s.node for s in statuses if s.node.role == Node.Role.PRIMARY]
-    row.primary = (primaries or registered or [None])[0]
-    if row.primary:
-        row.primary_url = urls[1](row.primary.pk)
-    _pgpool_summary(row, [s for s in statuses if s.node.service == Node.Service.PGPOOL])
-    row.critical = alerts[(cluster.pk, "critical")]
-    row.warning = alerts[(cluster.pk, "warning")]
-    return row
-
-
-def _version() -> tuple:
-    """What changes when what the dashboard shows changes: the newest collection and the
-    number of statuses (a cycle, a node collected for the first time), the firing alerts
-    (their number and newest evaluation). Two aggregates over indexed or small tables."""
-    statuses = NodeStatus.objects.aggregate(polled=Max("polled"), n=Count("pk"))
-    alerts = Alert.objects.filter(state=Alert.State.FIRING).aggregate(
-        seen=Max("last_seen"), n=Count("pk")
-    )
-    return (statuses["polled"], statuses["n"], alerts["seen"], alerts["n"])
-
-
-def _when(text: str | None) -> datetime | None:
-    """A timestamp cast to text by the database (PostgreSQL adds the offset, SQLite not: UTC)."""
-    if not text:
-        return None
-    when = datetime.fromisoformat(text)
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _compute(user) -> tuple[list[FleetRow], list[str]]:
+def fleet(
+    user, *, environment: str = "", state: str = "", sort: str = "state", page: int = 1,
+    environment_names: list[str] | None = None,
+) -> Fleet:  # fmt: skip
+    """The clusters `user` may see in `environment` (all when blank), counted by state in
+    `summary`, then only those in `state` (all when blank), sorted by one of SORTS, cut to
+    `page` of PAGE_SIZE rows (the last one when past it). Two queries (plus the environments'
+    when `environment_names` is not given)."""
     visible = access.clusters_for_user(user)
-    clusters = [
-        LightCluster(pk, name, kind, env, _when(polled))
-        for pk, name, kind, env, polled in visible.annotate(
-            # as text: Django's timestamp loader is Python, fromisoformat is C (1,000 rows)
-            polled=Cast(Min("nodes__status__polled"), CharField())
-        ).values_list("pk", "name", "kind", "environment__name", "polled")
-    ]
-    ids = visible.values("pk")  # a subquery, not a list of ids
-    nodes = Node.objects.filter(cluster__in=ids).order_by("name").values_list(*_FLEET_VALUES)
-    by_cluster = _statuses(nodes)
-    firing = (
-        Alert.objects.filter(state=Alert.State.FIRING, cluster__in=ids)
-        .values_list("cluster_id", "severity")
-        .annotate(n=Count("id"))
-        .order_by()
+    if environment_names is None:
+        environment_names = environments(user)
+    in_env = Q(environment__name=environment) if environment else Q()
+    counts = visible.aggregate(
+        total_=Count("pk"), **{s: Count("pk", filter=in_env & _in_state(s)) for s in STATES}
     )
-    alerts = Counter({(cluster_id, severity): n for cluster_id, severity, n in firing})
-    urls = (_url_of("clusters:cluster_detail"), _url_of("clusters:node_detail"))
-    rows = [_fleet_row(c, by_cluster.get(c.pk, []), alerts, urls) for c in clusters]
-    return rows, sorted({c.environment for c in clusters})
-
-
-# The computed rows of this process, by cache key. Django's cache holds only a marker for each
-# key: unpickling a thousand rows from it would cost more than computing them again, and
-# clearing Django's cache (or the marker expiring) still forces a new computation.
-_rows: dict[str, tuple] = {}
-
-
-def fleet(user) -> Fleet:
-    """Every cluster `user` may see with its state, primary, standbys in sync, worst lag,
-    pgpool-II backends and open alerts. Computed once per version of the fleet (see the
-    module docstring); `narrow` filters, sorts and pages it."""
-    access.clusters_for_user(user)  # PermissionDenied before the cache is asked
-    key = f"clusters:fleet:{user.pk}:{hash(_version())}"
-    computed = _rows.get(key) if cache.get(key) else None
-    if computed is None:
-        computed = _compute(user)
-        if len(_rows) >= 32:  # old versions: nobody asks for them again
-            _rows.clear()
-        _rows[key] = computed
-        cache.set(key, True, CACHE_SECONDS)
-    rows, environments = computed
-    return Fleet(rows, {}, environments, len(rows), len(rows))
-
-
-def _sort_key(sort: str):
-    name = lambda r: r.cluster.name.lower()  # noqa: E731
-    if sort == "name":
-        return name
-    if sort == "environment":
-        return lambda r: (r.cluster.environment.lower(), name(r))
-    if sort == "lag":
-        return lambda r: (-(r.health.worst_lag_bytes or -1), name(r))
-    if sort == "alerts":
-        return lambda r: (-r.critical, -r.warning, STATE_ORDER[r.state], name(r))
-    return lambda r: (STATE_ORDER[r.state], -r.critical, -r.warning, name(r))
-
-
-def narrow(
-    fleet_: Fleet, *, environment: str = "", state: str = "", sort: str = "state", page: int = 1
-) -> Fleet:
-    """The fleet in one environment (all when blank), counted by state in `summary`, then
-    only the clusters in `state` (all when blank), sorted by one of SORTS, cut to `page` of
-    PAGE_SIZE rows (the last one when past it). No query."""
-    rows = fleet_.rows
-    if environment:
-        rows = [r for r in rows if r.cluster.environment == environment]
-    summary = dict.fromkeys(STATES, 0)
-    summary.update(Counter(r.state for r in rows))
-    if state:
-        rows = [r for r in rows if r.state == state]
-    rows = sorted(rows, key=_sort_key(sort))
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    total = counts.pop("total_")
+    summary = {s: counts[s] for s in STATES}
+    matched = summary[state] if state else sum(summary.values())
+    pages = max(1, -(-matched // PAGE_SIZE))
     page = min(max(1, page), pages)
-    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    return Fleet(shown, summary, fleet_.environments, fleet_.total, len(rows), page, pages)
+    chosen = visible.filter(in_env & (_in_state(state) if state else Q()))
+    chosen = chosen.annotate(
+        state_=Coalesce("status__state", Value(health.UNKNOWN)),
+        rank_=Coalesce("status__state_rank", Value(_UNKNOWN_RANK)),
+        critical_=Coalesce("status__alerts_critical", Value(0)),
+        warning_=Coalesce("status__alerts_warning", Value(0)),
+    ).order_by(*_ORDER.get(sort, _ORDER["state"]))
+    values = chosen.values_list(*_ROW_VALUES)[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    urls = (_url_of("clusters:cluster_detail"), _url_of("clusters:node_detail"))
+    rows = [_row(v, urls) for v in values]
+    return Fleet(rows, summary, environment_names, total, matched, page, pages)

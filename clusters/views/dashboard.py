@@ -14,12 +14,13 @@ from clusters.forms.dashboard import FleetFilterForm
 @require_GET
 @login_required
 def fleet(request):
-    whole = dashboard.fleet(request.user)
-    form = FleetFilterForm(request.GET, whole.environments)
+    environments = dashboard.environments(request.user)
+    form = FleetFilterForm(request.GET, environments)
     form.is_valid()
     env, state, sort = form.value("env"), form.value("state"), form.value("sort", "state")
     page = form.value("page", 1)
-    shown = dashboard.narrow(whole, environment=env, state=state, sort=sort, page=page)
+    shown = dashboard.fleet(request.user, environment=env, state=state, sort=sort, page=page,
+                            environment_names=environments)  # fmt: skip
     kept = {k: v for k, v in (("env", env), ("state", state)) if v}
     context = {
         "fleet": shown, "form": form, "env": env, "state": state, "sort": sort,

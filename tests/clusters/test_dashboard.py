@@ -2,49 +2,52 @@
 
 Query counts are measured on made-up fleets (3 and 30 clusters: the same count); content is
 checked after a real collection of the lab (the demo fixture of test_collect), including the
-must-show: db2's PostgreSQL stopped shows lab-pg degraded with "no sync standby"."""
+must-show: db2's PostgreSQL stopped shows lab-pg degraded with "no sync standby". The dashboard
+reads the per-cluster summary (ClusterStatus) the collect job writes (clusters.status): made-up
+fleets are summarised with refresh_cluster_status() as the job would."""
 
+import importlib
 import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
+from django.apps import apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from clusters import dashboard, series
+from clusters.alerts import evaluate
 from clusters.collect import collect_cycle
 from clusters.models import (
     Alert,
     AlertRule,
     Cluster,
+    ClusterStatus,
     Environment,
     Node,
     NodeStatus,
     Sample,
     SampleRollup,
 )
+from clusters.status import refresh_alert_counts, refresh_cluster_status
+from clusters.tasks import collect as collect_task
 from clusters.templatetags.dashboard_extras import bytes_human, seconds_human
+from console import jobs
 from console.lab import faults
 from console.lab.parts import pgha
+from console.models import Job
 from tests.clusters.test_collect import (  # noqa: F401 (fixtures)
     _attach_standby_in_pgpool,
     db2_stopped_then_restored,
     demo,
 )
+from tests.factories import make_job
 
+_defaults = importlib.import_module("clusters.migrations.0005_alert_defaults")
 FLEET = reverse("clusters:fleet")
 MAX_FLEET_QUERIES = 12  # the benchmark's budget per page
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    """The dashboard caches its rows per fleet version; every test starts without them."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 # --- made-up fleets -------------------------------------------------------------------------
@@ -106,6 +109,7 @@ def _fleet_of(count: int) -> list[Cluster]:
             last_seen=now, raised=now,
         )  # fmt: skip
         clusters.append(cluster)
+    refresh_cluster_status()
     return clusters
 
 
@@ -127,25 +131,51 @@ def test_the_fleet_page_costs_the_same_queries_for_3_and_30_clusters(
     small = _count_queries(client, FLEET)
     for i in range(3, 30):
         _pg_cluster(f"more{i}", Environment.objects.get(name="prod"))
+    refresh_cluster_status()
     with django_assert_max_num_queries(MAX_FLEET_QUERIES):
         page = client.get(FLEET + "?sort=lag&env=prod").content.decode()
     assert page.count('class="fleet-row') == 28  # c001 and the 27 new ones
-    cache.clear()
     assert _count_queries(client, FLEET) == small
+    assert _count_queries(client, FLEET + "?sort=alerts&env=prod&state=healthy&page=2") == small
 
 
 @pytest.mark.django_db
-def test_the_fleet_is_computed_once_per_collection(client, dba):
+def test_the_fleet_reads_the_summary_rows_and_a_new_cluster_is_unknown_until_summarised(
+    client, dba
+):
     client.force_login(dba)
-    clusters = _fleet_of(3)
-    first = _count_queries(client, FLEET)
-    assert _count_queries(client, FLEET + "?sort=name&state=healthy") == first - 3  # cached
+    _fleet_of(3)
     status = NodeStatus.objects.get(node__name="c001-s")
     status.polled, status.state = timezone.now(), NodeStatus.State.DOWN  # a new cycle
     status.save()
+    assert 'data-cluster="c001"' not in client.get(FLEET + "?state=degraded").content.decode()
+    assert refresh_cluster_status(Cluster.objects.filter(name="c001")) == 1
     page = client.get(FLEET + "?state=degraded").content.decode()
     assert 'data-cluster="c001"' in page and "standby c001-s is down" in page
-    assert len(clusters) == 3
+    assert ClusterStatus.objects.get(cluster__name="c001").state == "degraded"
+    _pg_cluster("newcomer", Environment.objects.get(name="prod"))  # no summary row yet
+    page = client.get(FLEET + "?state=unknown").content.decode()
+    row = page.split('data-cluster="newcomer"')[1].split("</tr>")[0]
+    assert "state-unknown" in row and "not collected yet" in row and ">never<" in row
+    summary = page.split('class="fleet-summary"')[1].split("</p>")[0]
+    assert "1 unknown" in summary
+    refresh_cluster_status()
+    assert ClusterStatus.objects.count() == 4
+    assert "state-healthy" in client.get(FLEET).content.decode().split(
+        'data-cluster="newcomer"')[1].split("</tr>")[0]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_summary_counts_firing_alerts_after_they_change(client, dba):
+    client.force_login(dba)
+    c000 = _fleet_of(3)[0]
+    assert ClusterStatus.objects.get(cluster=c000).alerts_warning == 1
+    Alert.objects.filter(cluster=c000).update(state=Alert.State.CLEARED, cleared=timezone.now())
+    assert refresh_alert_counts() == 3
+    row = ClusterStatus.objects.get(cluster=c000)
+    assert (row.alerts_critical, row.alerts_warning) == (0, 0)
+    c001 = ClusterStatus.objects.get(cluster__name="c001")
+    assert (c001.alerts_critical, c001.alerts_warning) == (1, 0)
 
 
 @pytest.mark.django_db
@@ -353,6 +383,7 @@ pytestmark_lab = pytest.mark.django_db(transaction=True)
 @pytestmark_lab
 def test_after_a_collection_the_fleet_shows_the_lab_healthy(demo, client, dba):  # noqa: F811
     collect_cycle(demo)
+    refresh_cluster_status()
     client.force_login(dba)
     page = client.get(FLEET).content.decode()
     pg = page.split('data-cluster="lab-pg"')[1].split("</tr>")[0]
@@ -392,26 +423,72 @@ def test_after_a_collection_the_cluster_page_shows_every_panel(demo, client, dba
     assert '"metric": "replication.replay_lag_bytes"' in page  # the charts' specs
 
 
+def _collect_job() -> Job:
+    """The collect job as Celery beat runs it: cycle, summaries, alert evaluation, counts."""
+    job = make_job(kind="clusters.collect")
+    assert jobs.run_job(job.pk, collect_task.body) == Job.Status.SUCCEEDED
+    return job
+
+
+def _firing(cluster: Cluster, severity: str) -> int:
+    return Alert.objects.filter(cluster=cluster, state="firing", severity=severity).count()
+
+
 @pytestmark_lab
 def test_db2_stopped_shows_lab_pg_degraded(demo, db2_stopped_then_restored, client, dba):  # noqa: F811
+    _defaults.create_default_rules(apps, None)  # a transactional test's flush removed them
     ha = db2_stopped_then_restored
     faults.stop_server(ha.lab, "standby")
-    collect_cycle(demo, disk=False)
+    cluster = Cluster.objects.get(name="lab-pg")
+    for _ in range(2):  # no_sync_standby may need a second cycle to fire
+        _collect_job()
+        if _firing(cluster, "critical"):
+            break
+    summary = ClusterStatus.objects.get(cluster=cluster)
+    assert summary.state == "degraded" and "standby db2 is down" in summary.reasons
+    assert (summary.standbys, summary.standbys_in_sync, summary.primary.name) == (1, 0, "db1")
+    assert summary.alerts_critical >= 1  # the alert counts follow the evaluation
+    assert (summary.alerts_critical, summary.alerts_warning) == (
+        _firing(cluster, "critical"), _firing(cluster, "warning"),
+    )  # fmt: skip
     client.force_login(dba)
     page = client.get(FLEET + "?state=degraded").content.decode()
     pg = page.split('data-cluster="lab-pg"')[1].split("</tr>")[0]
     assert "state-degraded" in pg and "no sync standby" in pg and "standby db2 is down" in pg
-    assert ">0/1<" in pg
-    cluster = Cluster.objects.get(name="lab-pg")
+    assert ">0/1<" in pg and f'title="critical">{summary.alerts_critical}<' in pg
     detail = client.get(reverse("clusters:cluster_detail", args=[cluster.pk])).content.decode()
     assert 'class="box box-down" data-node="db2"' in detail and "not streaming" in detail
 
     faults.start_server(ha.lab, "standby")
     pgha.wait_for_sync(ha.primary, timeout=30)
     _attach_standby_in_pgpool(ha)
-    collect_cycle(demo, disk=False)
+    _collect_job()
+    summary.refresh_from_db()
+    assert summary.state == "healthy" and summary.reasons == ""
+    assert (summary.alerts_critical, summary.alerts_warning) == (
+        _firing(cluster, "critical"), _firing(cluster, "warning"),
+    )  # fmt: skip
+    assert not Alert.objects.filter(cluster=cluster, state="firing", rule__key="no_sync_standby")
     page = client.get(FLEET).content.decode()
     assert "state-healthy" in page.split('data-cluster="lab-pg"')[1].split("</tr>")[0]
+
+
+@pytestmark_lab
+def test_an_alert_evaluation_outside_the_job_is_counted_at_the_next_refresh(demo):  # noqa: F811
+    _defaults.create_default_rules(apps, None)
+    collect_cycle(demo, disk=False)
+    refresh_cluster_status()
+    db2 = Node.objects.get(name="db2")
+    db2.status.state = NodeStatus.State.DOWN  # as a cycle that could not reach db2 stores it
+    db2.status.save()
+    evaluate(None)
+    cluster = Cluster.objects.get(name="lab-pg")
+    assert _firing(cluster, "critical") + _firing(cluster, "warning") >= 1
+    refresh_alert_counts()
+    summary = ClusterStatus.objects.get(cluster=cluster)
+    assert (summary.alerts_critical, summary.alerts_warning) == (
+        _firing(cluster, "critical"), _firing(cluster, "warning"),
+    )  # fmt: skip
 
 
 @pytest.mark.django_db
@@ -434,9 +511,3 @@ def test_sizes_and_durations_read_like_a_dba_writes_them():
     assert [seconds_human(v) for v in (0.04, 2.44, 75, 7000, 200_000)] == [
         "40 ms", "2.4 s", "75 s", "116 min", "2 d 7 h",
     ]  # fmt: skip
-
-
-def test_collection_times_read_as_text_are_utc_whatever_the_database():
-    postgresql, sqlite = "2026-11-25 23:57:43.5+00", "2026-11-25 23:57:43.500000"
-    assert dashboard._when(postgresql) == dashboard._when(sqlite)
-    assert dashboard._when(sqlite).utcoffset() == timedelta(0) and dashboard._when(None) is None
