@@ -404,14 +404,24 @@ def run_backup(run: BackupRun, *, actor, job=None, log=None) -> BackupRun:
                                     compress=run.compressed)  # fmt: skip
         log(f"{run.mode} backup: {command.display()}")
         result = run_pgbackrest(node, command, actor=actor, job=job, timeout=6 * 3600)
-    except ExpectedFailure as exc:
+    except Exception as exc:  # expected or not, the run must not stay `running`
         _fail(run, str(exc))
         raise
     label = pgbackrest.new_label(result.stdout)
     mode = pgbackrest.changed_type(result.stderr) or run.mode
     BackupRun.objects.filter(pk=run.pk).update(backup_id=label or "", mode=mode)
     log(f"backup {label} ({mode}) taken; verifying the repository")
-    read_repository(catalog, actor=actor, job=job, verify=True)
+    try:
+        read_repository(catalog, actor=actor, job=job, verify=True)
+    except Exception as exc:
+        # Taken but not verified: `done`, never usable, and the cluster free for the next one.
+        now = timezone.now()
+        BackupRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+            status=RunStatus.DONE, ended=now, duration=now - run.started,
+            message=f"Backup {label} taken, but the repository could not be read or verified: "
+                    f"{exc}",
+        )  # fmt: skip
+        raise
     run.refresh_from_db()
     if run.status == RunStatus.RUNNING:  # the listing did not have it: say so, never hide it
         _fail(run, f"pgBackRest printed label {label!r} but its info does not list it.")
