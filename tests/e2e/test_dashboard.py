@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from clusters import registration
 from clusters.collect import collect_cycle
 from clusters.models import Cluster, Environment, Node, Sample
+from clusters.status import refresh_cluster_status
 from console.lab.demo import register_demo
 from tests.factories import PASSWORD, make_user
 
@@ -56,6 +57,7 @@ def _register_and_collect() -> None:
     for cluster in Cluster.objects.all():
         registration.rediscover_cluster(cluster)
     collect_cycle(list(Node.objects.exclude(service=Node.Service.NONE)))
+    refresh_cluster_status()  # as the collect job does after its cycle
 
 
 def test_dba_filters_the_fleet_and_reads_a_cluster_page(lab_env, page, screenshot):
