@@ -166,6 +166,19 @@ def test_the_fleet_reads_the_summary_rows_and_a_new_cluster_is_unknown_until_sum
 
 
 @pytest.mark.django_db
+def test_summarising_costs_the_same_queries_for_3_and_30_clusters():
+    _fleet_of(3)
+    with CaptureQueriesContext(connection) as small:
+        assert refresh_cluster_status() == 3
+    for i in range(3, 30):
+        _pg_cluster(f"more{i}", Environment.objects.get(name="prod"))
+    with CaptureQueriesContext(connection) as large:
+        assert refresh_cluster_status() == 30
+    assert len(large) == len(small) == 4  # kinds, nodes with status, firing alerts, upsert
+    assert ClusterStatus.objects.filter(state="healthy").count() == 29  # c000's standby down
+
+
+@pytest.mark.django_db
 def test_the_summary_counts_firing_alerts_after_they_change(client, dba):
     client.force_login(dba)
     c000 = _fleet_of(3)[0]
