@@ -89,14 +89,15 @@ def server_node(account: DatabaseAccount) -> Node:
     it is read-only and receives roles by replication); MariaDB the account's node, else the
     cluster's primary, else its only server."""
     cluster = account.cluster
+    servers = cluster.nodes.select_related("db_credential")  # the target needs the credential
     if is_postgres(account):
-        node = cluster.nodes.filter(service=Node.Service.POSTGRESQL, role=Node.Role.PRIMARY).first()
+        node = servers.filter(service=Node.Service.POSTGRESQL, role=Node.Role.PRIMARY).first()
         if node is None:
             raise ExpectedFailure(f"cluster {cluster.name} has no primary to change roles on")
         return node
     if account.node_id and account.node.service == Node.Service.MARIADB:
         return account.node
-    nodes = list(cluster.nodes.filter(service=Node.Service.MARIADB).order_by("name"))
+    nodes = list(servers.filter(service=Node.Service.MARIADB).order_by("name"))
     primary = [n for n in nodes if n.role == Node.Role.PRIMARY]
     if primary:
         return primary[0]
@@ -123,19 +124,24 @@ def role_identifier(account: DatabaseAccount) -> sql.Identifier:
     return sql.Identifier(account.name)
 
 
-def _kw(actor, job, action: str, account: DatabaseAccount) -> dict:
-    return {"actor": actor, "job": job, "action": action, "label": account.login}
+def _kw(actor, job, action: str, account: DatabaseAccount, job_log: bool = True) -> dict:
+    return {"actor": actor, "job": job, "action": action, "label": account.login,
+            "job_log": job_log}  # fmt: skip
 
 
 # --- state ------------------------------------------------------------------------------------
 
 
-def account_state(account: DatabaseAccount, *, actor=None, job=None, node: Node | None = None):
+def account_state(
+    account: DatabaseAccount, *, actor=None, job=None, node: Node | None = None,
+    job_log: bool = True,
+):  # fmt: skip
     """The account as the server has it now: {"exists", "can_login", "locked", "expired",
     "superuser", "valid_until", "member_of", "sessions", "node"}. `can_login` is False when
-    locked or expired. For PostgreSQL `node` may name a standby (to verify replication)."""
+    locked or expired. For PostgreSQL `node` may name a standby (to verify replication).
+    `job_log=False` keeps the read out of the job's log (still audited, naming the job)."""
     node = node or server_node(account)
-    kw = _kw(actor, job, audit.ACCOUNT_STATE_READ, account)
+    kw = _kw(actor, job, audit.ACCOUNT_STATE_READ, account, job_log)
     if is_postgres(account):
         check_account_name(account.name, "postgresql")
         result = run_sql(node.pg_target(), "users:account-pg-state", {"role": account.name}, **kw)
@@ -199,12 +205,15 @@ def _mirror(account: DatabaseAccount, **facts) -> None:
 # --- lock / unlock -----------------------------------------------------------------------------
 
 
-def lock_account(account: DatabaseAccount, *, actor=None, job=None) -> Done:
+def lock_account(
+    account: DatabaseAccount, *, actor=None, job=None, state: dict | None = None
+) -> Done:
     """Lock the account so that no new session can start: PostgreSQL `ALTER ROLE … NOLOGIN`,
     MariaDB/MySQL `ALTER USER … ACCOUNT LOCK`. Open sessions stay (see terminate_sessions).
     Idempotent: a locked account is left alone and the result says so. Raises AccountMissing
-    when the account is not on the server."""
-    return _set_lock(account, True, actor=actor, job=job)
+    when the account is not on the server. `state`: what account_state just read on the
+    account's server_node, when the caller has it (the read is then not made twice)."""
+    return _set_lock(account, True, actor=actor, job=job, state=state)
 
 
 def unlock_account(account: DatabaseAccount, *, actor=None, job=None) -> Done:
@@ -213,9 +222,11 @@ def unlock_account(account: DatabaseAccount, *, actor=None, job=None) -> Done:
     return _set_lock(account, False, actor=actor, job=job)
 
 
-def _set_lock(account: DatabaseAccount, lock: bool, *, actor, job) -> Done:
+def _set_lock(account: DatabaseAccount, lock: bool, *, actor, job, state=None) -> Done:
     node = server_node(account)
-    state = existing(account, account_state(account, actor=actor, job=job, node=node))
+    if state is None or state["node"] != node.name:
+        state = account_state(account, actor=actor, job=job, node=node)
+    state = existing(account, state)
     verb = "locked" if lock else "unlocked"
     if state["locked"] == lock:
         _mirror(account, locked=lock)
@@ -254,8 +265,9 @@ def terminate_sessions_detail(account: DatabaseAccount, *, actor=None, job=None)
     if is_postgres(account):
         check_account_name(account.name, "postgresql")
         primary = server_node(account)
-        nodes = [primary, *account.cluster.nodes.filter(service=Node.Service.POSTGRESQL)
-                 .exclude(pk=primary.pk).order_by("name")]  # fmt: skip
+        nodes = [primary, *account.cluster.nodes.select_related("db_credential")
+                 .filter(service=Node.Service.POSTGRESQL).exclude(pk=primary.pk)
+                 .order_by("name")]  # fmt: skip
         for node in nodes:
             name = (
                 "users:account-pg-terminate-nowait"

@@ -8,7 +8,7 @@ hand-over, and verify on every server that each lock holds.
 - `request_offboarding(person, *, job)`: the directory sync found the person left; the run
   starts by itself, or waits for approval when PEOPLE_OFFBOARD_APPROVAL is on.
 - `run_offboarding(run, *, job)`: the job body; every cluster at once (a bounded thread pool,
-  each cluster on its own console connection, each statement under PEOPLE_OFFBOARD_SERVER_TIMEOUT
+  each worker on its own console connection, each statement under PEOPLE_OFFBOARD_SERVER_TIMEOUT
   through the executor). A server that cannot be done leaves the run `incomplete` with the
   reason and a `next_retry_at`; `retry_offboardings` (Celery beat) queues it again until done.
 - `undo_offboarding(run, *, actor, confirmation)`: unlock what this offboarding locked (never
@@ -20,8 +20,9 @@ session left. It is not a login attempt: the console does not know people's pass
 engines check the lock only after the password (see docs/offboarding.md, measured on the lab).
 """
 
+import queue
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
@@ -154,32 +155,44 @@ def _plan_steps(run: OffboardingRun) -> list[OffboardingStep]:
         for a, kind in wanted
         if a.pk not in known
     )
-    return list(run.steps.select_related("account__cluster", "account__node"))
+    return list(run.steps.select_related("account__cluster", "account__node__db_credential"))
 
 
-def _database_nodes(account: DatabaseAccount) -> list[Node]:
-    """Every server of the account's cluster where a login could happen: the one that changes
-    it first, then the others of its engine (standbys and replicas receive the lock)."""
-    first = dbops.server_node(account)
+def _database_nodes(account: DatabaseAccount, first: Node) -> list[Node]:
+    """Every server of the account's cluster where a login could happen: `first`, the one that
+    changes it, then the others of its engine (standbys and replicas receive the lock)."""
     service = Node.Service.POSTGRESQL if dbops.is_postgres(account) else Node.Service.MARIADB
-    others = account.cluster.nodes.filter(service=service).exclude(pk=first.pk).order_by("name")
-    return [first, *others]
+    others = account.cluster.nodes.select_related("db_credential").filter(service=service)
+    return [first, *others.exclude(pk=first.pk).order_by("name")]
 
 
-def _verify(account: DatabaseAccount, *, job) -> tuple[bool, str, list[str]]:
-    """Read the lock and the sessions on every server of the cluster, waiting up to
-    VERIFY_SECONDS for a standby to replay the lock and killed sessions to go. Returns (holds,
-    evidence, servers)."""
+def _verify(step: OffboardingStep, first: Node, *, job) -> tuple[bool, str, list[str]]:
+    """Read the lock and the sessions on every server of the cluster; if any session is left,
+    end the account's sessions (every server) and read again, waiting up to VERIFY_SECONDS for
+    a standby to replay the lock and killed sessions to go. Returns (holds, evidence, servers).
+
+    The reads come after the lock is committed, so a session they do not see cannot start any
+    more: terminating only when one is seen ends the same sessions as terminating always, and
+    saves a statement per account (the reads stay out of the job's log: one line per account
+    is written by run_offboarding)."""
+    account = step.account
     lines, servers, holds = [], [], True
     engine_fact = "rolcanlogin" if dbops.is_postgres(account) else "account_locked"
-    for node in _database_nodes(account):
+    nodes = _database_nodes(account, first)
+    read = {n.pk: dbops.account_state(account, job=job, node=n, job_log=False) for n in nodes}
+    if any(s["exists"] and s["sessions"] for s in read.values()):
+        step.sessions_ended += dbops.terminate_sessions(account, job=job)
+        read = {}  # read again below
+    for node in nodes:
         deadline = time.monotonic() + VERIFY_SECONDS
+        state = read.get(node.pk)
         while True:
-            state = dbops.account_state(account, job=job, node=node)
+            state = state or dbops.account_state(account, job=job, node=node, job_log=False)
             done = not state["exists"] or (state["locked"] and state["sessions"] == 0)
             if done or time.monotonic() >= deadline:
                 break
             time.sleep(0.2)  # polling the server with a deadline, not synchronising on time
+            state = None
         servers.append(node.name)
         if not state["exists"]:
             lines.append(f"{node.name}: no such account (nobody can log in as it)")
@@ -192,21 +205,21 @@ def _verify(account: DatabaseAccount, *, job) -> tuple[bool, str, list[str]]:
 
 
 def _offboard_account(step: OffboardingStep, *, job) -> OffboardingStep:
-    """Lock, end the sessions, verify: each part idempotent, so a retry redoes only what is
-    missing. Saves the step; an unreachable server leaves it failed with the error."""
+    """Read, lock, verify (ending the sessions verification finds): each part idempotent, so a
+    retry redoes only what is missing. Saves the step; an unreachable server leaves it failed
+    with the error. One read serves both `locked_before` and the lock's own check."""
     account, now = step.account, timezone.now()
     step.attempts += 1
     try:
+        node = dbops.server_node(account)
+        state = dbops.account_state(account, job=job, node=node, job_log=False)
         if step.locked_before is None:
-            state = dbops.account_state(account, job=job)
             step.locked_before = bool(state["exists"] and state["locked"])
-        try:
-            if dbops.lock_account(account, job=job).changed:
-                step.locked_at = now
-        except dbops.AccountMissing:
-            pass  # dropped meanwhile: verification records that nobody can log in as it
-        step.sessions_ended += dbops.terminate_sessions(account, job=job)
-        holds, step.evidence, servers = _verify(account, job=job)
+        # A missing account (dropped meanwhile) is not locked: verification records that
+        # nobody can log in as it.
+        if state["exists"] and dbops.lock_account(account, job=job, state=state).changed:
+            step.locked_at = now
+        holds, step.evidence, servers = _verify(step, node, job=job)
         step.servers = ", ".join(servers)
         step.verified_at = timezone.now()
         step.result = OffboardingStep.Result.VERIFIED if holds else OffboardingStep.Result.FAILED
@@ -226,9 +239,23 @@ def _offboard_account(step: OffboardingStep, *, job) -> OffboardingStep:
     return step
 
 
-def _offboard_cluster(steps: list[OffboardingStep], *, job) -> list[OffboardingStep]:
+def _offboard_clusters(clusters: queue.SimpleQueue, done: queue.SimpleQueue, *, job) -> None:
+    """One worker: takes the next cluster's steps until none is left and puts each cluster's
+    done steps (or the exception that stopped it) on `done`. The worker's console connection is
+    closed once, when it has no cluster left: closing it after every cluster cost the metadata
+    database a new connection per cluster (200 of them for 200 clusters, more of its CPU than
+    the offboarding's own writes)."""
     try:
-        return [_offboard_account(step, job=job) for step in steps]
+        while True:
+            try:
+                steps = clusters.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                done.put([_offboard_account(step, job=job) for step in steps])
+            except BaseException as e:
+                done.put(e)
+                raise
     finally:
         connection.close()  # the thread's own console connection
 
@@ -255,11 +282,18 @@ def run_offboarding(run: OffboardingRun, *, job=None, log=None) -> OffboardingRu
     log(f"{sum(map(len, todo.values()))} account(s) to lock on {len(todo)} cluster(s); "
         f"{handover} functional account(s) to hand over")  # fmt: skip
     if todo:
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(todo)),
-                                thread_name_prefix="offboard") as pool:  # fmt: skip
-            futures = [pool.submit(_offboard_cluster, group, job=job) for group in todo.values()]
-            for future in as_completed(futures):
-                for step in future.result():
+        clusters, done = queue.SimpleQueue(), queue.SimpleQueue()
+        for group in todo.values():
+            clusters.put(group)
+        workers = min(WORKERS, len(todo))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="offboard") as pool:
+            for _ in range(workers):
+                pool.submit(_offboard_clusters, clusters, done, job=job)
+            for _ in range(len(todo)):
+                steps = done.get()
+                if isinstance(steps, BaseException):
+                    raise steps
+                for step in steps:
                     level = "info" if step.result == "verified" else "error"
                     log(f"{step.login} on {step.cluster_name}: {step.result}; "
                         f"{step.error or step.evidence}", level)  # fmt: skip
