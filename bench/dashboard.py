@@ -13,10 +13,13 @@ leave it, then requests the pages through Django's test client, signed in as a D
 - 10,000,000 Sample rows: 4 metrics a node (those the cluster page charts) every 30 s over the
   last ~4 hours, written by INSERT ... SELECT generate_series with the table's secondary
   indexes built afterwards, then ANALYZE. The build time is printed.
-Then, for each page, the SQL queries of one request (CaptureQueriesContext) and the server
-time of REQUESTS requests (p50/p95): the fleet page cold (the dashboard's cache cleared before
-each request: the first view after a collection cycle) and warm, with filters, sorts and a
-second page; a cluster page (PostgreSQL and MariaDB); the series endpoint of its charts.
+Then each cluster's summary row (ClusterStatus) is written as the collect job writes it after
+a cycle (clusters.status.refresh_cluster_status, then refresh_alert_counts after the alert
+evaluation), timed: the cost it adds to every collection cycle (REFRESHES runs, median and
+worst). Then, for each page, the SQL queries of one request (CaptureQueriesContext) and the
+server time of REQUESTS requests (p50/p95): the fleet page with filters, sorts and a later
+page (the dashboard keeps no cache: every request reads the summaries); a cluster page
+(PostgreSQL and MariaDB); the series endpoint of its charts.
 Targets: at most 12 queries per page whatever the fleet size; p95 server time <= 150 ms.
 Prints its figures and ends with one JSON line.
 """
@@ -38,6 +41,7 @@ SAMPLES = 10_000_000
 METRICS_PER_NODE = 4
 POINTS = SAMPLES // (5 * (PG_CLUSTERS + MY_CLUSTERS) * METRICS_PER_NODE)  # 500, every 30 s
 REQUESTS = 50
+REFRESHES = 5
 TARGET_QUERIES = 12
 TARGET_P95_MS = 150.0
 BENCH_DB = "bench_dashboard"
@@ -237,51 +241,76 @@ def fill_samples() -> float:
     return seconds
 
 
-def timed(client, url: str, *, cold: bool) -> tuple[float, float]:
+def refresh_summaries() -> dict:
+    """The summary rows written REFRESHES times as the collect job does after each cycle: the
+    seconds of each (the first one inserts, the others update)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from clusters.status import refresh_alert_counts, refresh_cluster_status
+
+    runs, alert_runs = [], []
+    for _ in range(REFRESHES):
+        with CaptureQueriesContext(connection) as captured:
+            t0 = time.perf_counter()
+            rows = refresh_cluster_status()
+            runs.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            refresh_alert_counts()
+            alert_runs.append(time.perf_counter() - t0)
+    figures = {
+        "rows": rows,
+        "queries": len(captured),
+        "p50_s": round(statistics.median(runs), 3),
+        "max_s": round(max(runs), 3),
+        "alert_counts_p50_s": round(statistics.median(alert_runs), 3),
+    }
+    print(f"summaries: {rows} rows, {len(captured)} queries; refresh_cluster_status "
+          f"p50 {figures['p50_s']:.3f} s, max {figures['max_s']:.3f} s; refresh_alert_counts "
+          f"p50 {figures['alert_counts_p50_s']:.3f} s (added to each collection cycle)"
+          )  # fmt: skip
+    return figures
+
+
+def timed(client, url: str) -> tuple[float, float]:
     """Server time of one request in ms, and the CPU this process spent on it (the view, the
     templates and the test client; not the database's): on a loaded machine the wall time
     also counts the waits for a CPU."""
-    from django.core.cache import cache
-
-    if cold:
-        cache.clear()
     t0, c0 = time.perf_counter(), time.process_time()
     client.get(url)
     return (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
 
 
-def measure(client, label: str, url: str, *, cold: bool) -> dict:
-    from django.core.cache import cache
+def measure(client, label: str, url: str) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     client.get(url)  # warm the process (templates, code), as a running server is
-    if cold:
-        cache.clear()
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url)
     queries = list(captured)  # now: the list is read from the connection's log, which the
     # next request empties
     if response.status_code != 200:
         raise SystemExit(f"{label}: {url} answered {response.status_code}")
-    runs = [timed(client, url, cold=cold) for _ in range(REQUESTS)]
+    runs = [timed(client, url) for _ in range(REQUESTS)]
     times, cpu = sorted(t for t, _ in runs), sorted(c for _, c in runs)
     figures = {
         "url": url,
-        "cache": "cold" if cold else "warm",
         "queries": len(queries),
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
         "cpu_p50_ms": round(statistics.median(cpu), 1),
+        "sql_ms": round(sum(float(q["time"]) for q in queries) * 1000, 1),  # the first request
         "bytes": len(response.content),
     }
-    print(f"{label:32} {figures['cache']:4} {figures['queries']:3} queries  "
+    print(f"{label:32} {figures['queries']:3} queries  "
           f"p50 {figures['p50_ms']:6.1f} ms  p95 {figures['p95_ms']:6.1f} ms  "
-          f"(CPU p50 {figures['cpu_p50_ms']:5.1f} ms)  {url}")  # fmt: skip
+          f"(CPU p50 {figures['cpu_p50_ms']:5.1f} ms, SQL {figures['sql_ms']:5.1f} ms)  "
+          f"{url}")  # fmt: skip
     return figures
 
 
-def pages(ids: dict) -> list[tuple[str, str, bool]]:
+def pages(ids: dict) -> list[tuple[str, str]]:
     from django.urls import reverse
 
     fleet = reverse("clusters:fleet")
@@ -289,21 +318,21 @@ def pages(ids: dict) -> list[tuple[str, str, bool]]:
     my = reverse("clusters:cluster_detail", args=[ids["my_cluster"]])
     series = reverse("clusters:series")
     wanted = [
-        ("fleet", fleet, True),
-        ("fleet", fleet, False),
-        ("fleet, environment", f"{fleet}?env=production", True),
-        ("fleet, degraded", f"{fleet}?state=degraded", True),
-        ("fleet, by name, page 3", f"{fleet}?sort=name&page=3", True),
-        ("fleet, by lag", f"{fleet}?sort=lag", True),
-        ("fleet, by alerts", f"{fleet}?sort=alerts", True),
-        ("cluster page, PostgreSQL", pg, True),
-        ("cluster page, MariaDB", my, True),
+        ("fleet", fleet),
+        ("fleet, environment", f"{fleet}?env=production"),
+        ("fleet, degraded", f"{fleet}?state=degraded"),
+        ("fleet, by name, page 3", f"{fleet}?sort=name&page=3"),
+        ("fleet, by lag", f"{fleet}?sort=lag"),
+        ("fleet, by alerts", f"{fleet}?sort=alerts"),
+        ("fleet, env + state + sort", f"{fleet}?env=staging&state=healthy&sort=environment"),
+        ("cluster page, PostgreSQL", pg),
+        ("cluster page, MariaDB", my),
     ]
     for range_key in ("6h", "24h", "7d"):
         url = f"{series}?node={ids['standby']}&metric=replication.replay_lag_bytes"
-        wanted.append((f"series, standby lag {range_key}", f"{url}&range={range_key}", True))
+        wanted.append((f"series, standby lag {range_key}", f"{url}&range={range_key}"))
     wanted.append(("series, primary connections", f"{series}?node={ids['primary']}"
-                   "&metric=connections.active&range=6h", True))  # fmt: skip
+                   "&metric=connections.active&range=6h"))  # fmt: skip
     return wanted
 
 
@@ -328,12 +357,12 @@ def main() -> int:
               f"{ids['open_alerts']} open alerts; cluster fates {ids['fates']}; "
               f"{fleet_s:.1f} s")  # fmt: skip
         samples_s = fill_samples()
+        refresh = refresh_summaries()
         dba = get_user_model().objects.create_user("bench-dba")
         dba.groups.add(Group.objects.get(name="dba"))
         client = Client()
         client.force_login(dba)
-        results = {label + (" (warm)" if not cold else ""): measure(client, label, url, cold=cold)
-                   for label, url, cold in pages(ids)}  # fmt: skip
+        results = {label: measure(client, label, url) for label, url in pages(ids)}
     finally:
         from django.db import connections
 
@@ -350,9 +379,10 @@ def main() -> int:
         "samples": SAMPLES,
         "open_alerts": ids["open_alerts"],
         "build_s": {"fleet": round(fleet_s, 1), "samples": round(samples_s, 1)},
+        "summary_refresh": refresh,
         "requests_each": REQUESTS,
         "pages": {
-            k: {f: v[f] for f in ("queries", "p50_ms", "p95_ms", "cpu_p50_ms")}
+            k: {f: v[f] for f in ("queries", "p50_ms", "p95_ms", "cpu_p50_ms", "sql_ms")}
             for k, v in results.items()
         },
         "queries_max": worst_queries,
