@@ -227,7 +227,8 @@ _PG_SEVERITY = re.compile(
     r"LOCATION|STATEMENT):  "
 )
 _PG_AUTH = ("authentication failed for user", "no pg_hba.conf entry", "pg_hba.conf rejects")
-_MY_LEVEL = re.compile(r"^\S+(?: \S+)? +\d+ \[(ERROR|Warning|Note|System)\] ")
+# MariaDB pads the hour with a space, not a zero: "2026-11-26  0:29:42 25 [Warning] …"
+_MY_LEVEL = re.compile(r"^\S+(?: +\S+)? +\d+ \[(ERROR|Warning|Note|System)\] ")
 _MY_AUTH = "Access denied for user"
 
 

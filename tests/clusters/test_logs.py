@@ -178,6 +178,13 @@ def test_recorded_mariadb_lines_are_counted_as_error_and_auth_failure():
     assert [line.kinds for line in summary.recent] == [("auth_failure",), ("error",)]
 
 
+def test_a_mariadb_line_written_before_10_am_is_classified():
+    # Recorded from my1 at 00:29 UTC: MariaDB pads the hour with a space ("  0:29:42").
+    line = "2026-11-26  0:29:42 25 [Warning] Access denied for user 'nobody_x'@'lab'"
+    assert line_kinds(line, "mariadb") == ("auth_failure",)
+    assert line_kinds("2026-11-26  9:05:01 3 [ERROR] mariadbd: Got error", "mariadb") == ("error",)
+
+
 def test_an_unknown_log_flavor_is_refused():
     with pytest.raises(ValueError, match="unknown log flavor"):
         classify(["\tanything"], "oracle")
