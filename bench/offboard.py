@@ -25,9 +25,12 @@ MariaDB thread) on the same CPUs as the console. Figures are noisy; the load is 
 Prints its figures, ends with one JSON line (name, figures, targets, ok).
 """
 
+import argparse
 import json
 import os
 import secrets
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -135,9 +138,28 @@ def locked_on_servers() -> tuple[int, int]:
 # --- the console side ---------------------------------------------------------------------------
 
 
-def register(person) -> list:
+def start_relay(delay_ms: float) -> tuple[subprocess.Popen, dict[str, tuple[str, int]]]:
+    """bench/_delay.py in front of db1 and my1; returns it and where each server is reached."""
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    pg, my = ports
+    argv = [sys.executable, str(Path(__file__).with_name("_delay.py")), str(delay_ms),
+            f"{pg}={os.environ['LAB_PG_HOST']}:{os.environ['LAB_PG_PORT']}",
+            f"{my}={os.environ['LAB_MYSQL_HOST']}:{os.environ['LAB_MYSQL_PORT']}"]  # fmt: skip
+    relay = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    if relay.stdout.readline().strip() != "ready":
+        relay.kill()
+        sys.exit("bench offboard: the delaying relay did not start")
+    return relay, {"db1": ("127.0.0.1", pg), "my1": ("127.0.0.1", my)}
+
+
+def register(person, via: dict[str, tuple[str, int]] | None = None) -> list:
     """SERVERS servers in clusters of their own, copies of db1 and my1, and one personal account
-    of `person` on each (the account's name is created on the real server by create_accounts)."""
+    of `person` on each (the account's name is created on the real server by create_accounts).
+    `via`: the address and port each copy is reached at instead of the real server's."""
     from clusters.models import Cluster, Environment, Node
     from users.models import DatabaseAccount
 
@@ -150,6 +172,8 @@ def register(person) -> list:
         source, kind = (real["db1"], "postgresql") if i % 2 == 0 else (real["my1"], "mariadb")
         cluster = Cluster.objects.create(name=f"off-{kind[:2]}-{i:03d}", kind=kind, environment=env)
         fields = {f: getattr(source, f) for f in copied}
+        if via:
+            fields["address"], fields["db_port"] = via[source.name]
         node = Node.objects.create(name=f"off-{source.name}-{i:03d}", cluster=cluster, **fields)
         accounts.append(DatabaseAccount(
             cluster=cluster, node=node, name=f"{PREFIX}{i:03d}",
@@ -183,6 +207,12 @@ def cpu_used(before: dict) -> dict:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--delay-ms", type=float, default=0.0,
+                        help="reach the servers through bench/_delay.py, each packet held this "
+                        "long each way (default: directly, no latency)")  # fmt: skip
+    args = parser.parse_args()
+    relay, via = start_relay(args.delay_ms) if args.delay_ms else (None, None)
     original_url = use_bench_database(BENCH_DB)
     import django
 
@@ -206,13 +236,13 @@ def main() -> int:
         drop_accounts()  # what an earlier run that died may have left
         actor = get_user_model().objects.create_user("bench-helpdesk")
         person = Person.objects.create(uid=UID, name="Bench Leaver", mail="leaver@example.org")
-        accounts = register(person)
+        accounts = register(person, via)
         create_accounts([a.name for a in accounts if a.host == ""],
                         [a.name for a in accounts if a.host == "%"])  # fmt: skip
         print(f"registered {SERVERS} servers ({SERVERS // 2} copies of db1, {SERVERS // 2} of "
               f"my1, a cluster each) and created {len(accounts)} accounts of {UID}; "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
-              f"{WORKERS} workers")  # fmt: skip
+              f"{WORKERS} workers; latency added: {args.delay_ms:g} ms each way")  # fmt: skip
 
         audit_before = AuditEntry.objects.count()
         cpu0, lab0 = time.process_time(), lab_cpu()
@@ -271,6 +301,9 @@ def main() -> int:
         print(f"cleanup: {dropped} accounts dropped from db1 and my1")
         connections.close_all()
         drop_bench_database(original_url, BENCH_DB)
+        if relay is not None:
+            relay.terminate()
+            relay.wait(timeout=10)
 
     ok = (
         figures["offboard_s"] <= TARGET_S
@@ -284,6 +317,7 @@ def main() -> int:
     result = {
         "name": "offboard",
         "servers": SERVERS,
+        "delay_ms_each_way": args.delay_ms,
         **figures,
         "accounts_dropped": dropped,
         "load_average_1m": round(os.getloadavg()[0], 1),
