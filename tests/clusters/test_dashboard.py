@@ -166,6 +166,32 @@ def test_the_fleet_reads_the_summary_rows_and_a_new_cluster_is_unknown_until_sum
 
 
 @pytest.mark.django_db
+def test_the_last_backup_column_shows_the_newest_usable_backup_only(client, dba):
+    from backups.models import BackupCatalog, BackupRun, RunStatus
+
+    client.force_login(dba)
+    c000, c001, _ = _fleet_of(3)
+    catalog = BackupCatalog.objects.create(
+        cluster=c001, name="main", engine="pgbackrest", path="/srv/repo", stanza="c001"
+    )
+    now = timezone.now()
+    for hours, status, backup_id in (
+        (30, RunStatus.OK, "a"),
+        (3, RunStatus.OK, "b"),
+        (1, RunStatus.CORRUPT, "c"),
+        (0, RunStatus.DONE, "d"),
+    ):
+        BackupRun.objects.create(
+            catalog=catalog, cluster=c001, mode="full", status=status, backup_id=backup_id,
+            started=now - timedelta(hours=hours),
+        )  # fmt: skip
+    page = client.get(FLEET + "?sort=name").content.decode()
+    row = page.split('data-cluster="c001"')[1].split("</tr>")[0]
+    assert "3 h ago" in row  # not the corrupt or unvalidated runs after it
+    assert "no usable backup recorded" in page.split('data-cluster="c000"')[1].split("</tr>")[0]
+
+
+@pytest.mark.django_db
 def test_summarising_costs_the_same_queries_for_3_and_30_clusters():
     _fleet_of(3)
     with CaptureQueriesContext(connection) as small:
@@ -219,7 +245,7 @@ def test_the_fleet_shows_state_primary_sync_lag_pgpool_and_alerts(client, manage
     assert "state-healthy" in c001 and ">c001-p</a>" in c001 and ">1/1<" in c001
     assert "1000 B" in c001 and "2/2 up" in c001
     assert 'title="critical">1<' in c001
-    assert 'title="Backups arrive with issue 7"' in page
+    assert 'title="no usable backup recorded"' in page
     summary = page.split('class="fleet-summary"')[1].split("</p>")[0]
     assert "2 healthy" in summary and "1 degraded" in summary and "0 down" in summary
 
