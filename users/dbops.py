@@ -206,14 +206,16 @@ def _mirror(account: DatabaseAccount, **facts) -> None:
 
 
 def lock_account(
-    account: DatabaseAccount, *, actor=None, job=None, state: dict | None = None
-) -> Done:
+    account: DatabaseAccount, *, actor=None, job=None, node: Node | None = None,
+    state: dict | None = None,
+) -> Done:  # fmt: skip
     """Lock the account so that no new session can start: PostgreSQL `ALTER ROLE … NOLOGIN`,
     MariaDB/MySQL `ALTER USER … ACCOUNT LOCK`. Open sessions stay (see terminate_sessions).
     Idempotent: a locked account is left alone and the result says so. Raises AccountMissing
-    when the account is not on the server. `state`: what account_state just read on the
-    account's server_node, when the caller has it (the read is then not made twice)."""
-    return _set_lock(account, True, actor=actor, job=job, state=state)
+    when the account is not on the server. `node` and `state`: the account's server_node and
+    what account_state just read there, when the caller has them (they are then not looked up
+    and read twice)."""
+    return _set_lock(account, True, actor=actor, job=job, node=node, state=state)
 
 
 def unlock_account(account: DatabaseAccount, *, actor=None, job=None) -> Done:
@@ -222,8 +224,8 @@ def unlock_account(account: DatabaseAccount, *, actor=None, job=None) -> Done:
     return _set_lock(account, False, actor=actor, job=job)
 
 
-def _set_lock(account: DatabaseAccount, lock: bool, *, actor, job, state=None) -> Done:
-    node = server_node(account)
+def _set_lock(account: DatabaseAccount, lock: bool, *, actor, job, node=None, state=None) -> Done:
+    node = node or server_node(account)
     if state is None or state["node"] != node.name:
         state = account_state(account, actor=actor, job=job, node=node)
     state = existing(account, state)

@@ -217,7 +217,7 @@ def _offboard_account(step: OffboardingStep, *, job) -> OffboardingStep:
             step.locked_before = bool(state["exists"] and state["locked"])
         # A missing account (dropped meanwhile) is not locked: verification records that
         # nobody can log in as it.
-        if state["exists"] and dbops.lock_account(account, job=job, state=state).changed:
+        if state["exists"] and dbops.lock_account(account, job=job, node=node, state=state).changed:
             step.locked_at = now
         holds, step.evidence, servers = _verify(step, node, job=job)
         step.servers = ", ".join(servers)
