@@ -5,8 +5,11 @@ rollback, drift after a hand edit over SSH.
 Every test starts from the lab's own files and puts them back afterwards (and reloads), since
 later tests of the run rely on them."""
 
+import ipaddress
+import json
 import os
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from clusters.models.hba import rule_to_json
 from clusters.tasks import hba_apply, hba_read
 from console import audit, jobs
 from console.lab.demo import register_demo
+from console.lab.net import LabNet
 from console.models import AuditEntry, Job, JobLogLine
 from tests.factories import make_user
 
@@ -178,6 +182,73 @@ def test_applied_reject_rule_is_enforced_on_both_nodes(
     assert HbaVersion.objects.count() == 1
 
 
+def _psql_from(host: str, node: str) -> str:
+    """Log in to `node`'s PostgreSQL from INSIDE lab host `host`'s network namespace (its own
+    address) with the lab's superuser and password: 'ok <client address>' or psql's error."""
+    lab_host = LabNet.from_env().hosts()[host]
+    conninfo = (f"host={_hosts()[node]} port={os.environ['LAB_PG_PORT']} dbname=postgres "
+                f"user={os.environ['LAB_PG_USER']}")  # fmt: skip
+    argv = ["/usr/lib/postgresql/15/bin/psql", "-X", "-A", "-t", "-d", conninfo,
+            "-c", "SELECT inet_client_addr()"]  # fmt: skip
+    env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "PGCONNECT_TIMEOUT": "5",
+           "PGPASSWORD": os.environ["LAB_PG_PASSWORD"]}  # fmt: skip
+    done = subprocess.run(lab_host.argv(argv), env=env, capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    if done.returncode == 0:
+        return f"ok {done.stdout.strip()}"
+    return done.stderr.strip() or f"psql exited {done.returncode}"
+
+
+def _until(check, want, seconds: float = 10.0) -> str:
+    """Poll `check()` until `want(result)` or the deadline; the last result either way."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if want(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(0.2)
+
+
+def test_a_rule_rejecting_a_lab_hosts_address_refuses_it_until_removed(
+    cluster, dba, lab_files, django_capture_on_commit_callbacks
+):
+    """bare1 (no database server) logs in to db1 from its own namespace and address; a
+    console rule rejecting that address, applied, refuses it while the root namespace still
+    gets in; the rule deleted and applied again, bare1 gets in again."""
+    capture = django_capture_on_commit_callbacks
+    address = json.loads(os.environ["LAB_HOSTS"])["bare1"]
+    assert LabNet.from_env().hosts()["bare1"].address == address
+    _import(cluster, dba, capture)
+    rules = cluster.hba.rules_list()
+    allowing = next(
+        i for i, r in enumerate(rules)
+        if r.conn_type == "host" and r.method == "scram-sha-256" and r.user == "all"
+        and ipaddress.ip_address(address) in ipaddress.ip_network(r.address)
+    )  # fmt: skip
+    assert _psql_from("bare1", "db1") == f"ok {address}"
+
+    reject = hba.Rule("host", "all", "all", f"{address}/32", method="reject",
+                      comment="bare1 may not log in (test)")  # fmt: skip
+    obj = actions.save_rule(cluster.hba, reject, position=allowing, actor=dba)
+    assert [r.address for r in cluster.hba.rules_list()][allowing] == f"{address}/32"
+    job = _apply(cluster, dba, capture)
+    assert job.status == Job.Status.SUCCEEDED, job.error + _log(job)
+    refused = _until(lambda: _psql_from("bare1", "db1"), lambda r: not r.startswith("ok"))
+    assert "pg_hba.conf rejects connection" in refused and f'host "{address}"' in refused
+    with _superuser(_hosts()["db1"]) as conn:  # the root namespace (the bridge) still gets in
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+    actions.delete_rule(cluster.hba, obj.pk, actor=dba)
+    assert cluster.hba.rules_list() == rules
+    job = _apply(cluster, dba, capture)
+    assert job.status == Job.Status.SUCCEEDED, job.error + _log(job)
+    assert _until(lambda: _psql_from("bare1", "db1"), lambda r: r.startswith("ok")) == (
+        f"ok {address}"
+    )
+    deleted = AuditEntry.objects.filter(action=audit.HBA_CHANGED, output__contains="deleted")
+    assert deleted.get().output.endswith(f"host all all {address}/32 reject")
+
+
 def test_file_postgresql_refuses_is_put_back_and_never_loaded(
     cluster, dba, lab_files, django_capture_on_commit_callbacks
 ):
@@ -266,9 +337,13 @@ def test_rollback_to_an_earlier_version(
     _import(cluster, dba, capture)
     assert _apply(cluster, dba, capture).status == Job.Status.SUCCEEDED  # version 1
     first_rules = cluster.hba.rules_list()
+    files = _files(os.environ)
+    first_bytes = {name: path.read_bytes() for name, path in files.items()}
     _reject_probe(cluster.hba, dba)
     assert _apply(cluster, dba, capture).status == Job.Status.SUCCEEDED  # version 2
     assert "rejects connection" in _probe("db1")
+    for name, path in files.items():
+        assert path.read_bytes() != first_bytes[name]  # version 2 really changed each file
     with pytest.raises(actions.HbaRefused, match="Type the cluster's name"):
         actions.start_rollback(cluster, 1, confirm="lab", actor=dba)
     with capture(execute=False):
@@ -276,6 +351,11 @@ def test_rollback_to_an_earlier_version(
     job = _run(job, hba_apply.body)
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert _probe("db1") == "ok" and _probe("db2") == "ok"
+    # Each node's file is back to version 1 byte for byte: what was on disk after version 1
+    # was applied, and what version 1 stored for that node.
+    for name, path in files.items():
+        stored = HbaNodeVersion.objects.get(version__number=1, node__name=name).text
+        assert path.read_bytes() == first_bytes[name] == stored.encode()
     version = HbaVersion.objects.get(number=3)
     assert (version.kind, version.rolled_back_to, version.status) == ("rollback", 1, "applied")
     cluster.hba.refresh_from_db()
