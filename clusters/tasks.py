@@ -154,6 +154,29 @@ def baseline_fix(ctx: JobContext) -> dict:
     return {"node": node.name, "check": ctx.job.params["check"], "result": message}
 
 
+@jobs.job_task("clusters.baseline_fix_all")
+def baseline_fix_all(ctx: JobContext) -> dict:
+    """Fix every failing fixable check on one node: params {"node": id, "confirm": name}."""
+    from clusters.actions.baseline import FixRefused, fix_all
+
+    node = Node.objects.filter(pk=ctx.job.params["node"]).first()
+    if node is None:
+        raise JobFailed("the node no longer exists")
+    try:
+        result = fix_all(node, actor=ctx.user, confirm=ctx.job.params.get("confirm", ""),
+                         job=ctx.job)  # fmt: skip
+    except FixRefused as e:
+        raise JobFailed(str(e)) from None
+    for line in result.text().splitlines():
+        ctx.log(line)
+    statuses = [r.status for r in result.run.results.all()]
+    ctx.log(f"checked again: {statuses.count('pass')}/{len(statuses)} pass")
+    if result.refused:
+        raise JobFailed("not fixed: " + "; ".join(f"{k}: {m}" for k, m in result.refused.items()))
+    return {"node": node.name, "fixed": sorted(result.fixed), "skipped": sorted(result.skipped),
+            "pass": statuses.count("pass"), "checks": len(statuses)}  # fmt: skip
+
+
 @shared_task(name="clusters.baseline_check_all", ignore_result=True)
 def baseline_check_all() -> None:
     """Celery beat (every BASELINE_CHECK_HOURS): one job checking every database node, unless

@@ -39,6 +39,7 @@ urlpatterns += [
     path("baseline/nodes/<int:pk>/", views.baseline_node, name="baseline_node"),
     path("baseline/nodes/<int:pk>/run/", views.baseline_run, name="baseline_run"),
     path("baseline/nodes/<int:pk>/fix/", views.baseline_fix, name="baseline_fix"),
+    path("baseline/nodes/<int:pk>/fix-all/", views.baseline_fix_all, name="baseline_fix_all"),
 ]
 
 # pg_hba.conf of a PostgreSQL cluster: rules, preview, apply, versions and rollback.

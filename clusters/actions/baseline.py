@@ -1,10 +1,12 @@
-"""Security baseline actions: check a node, fix one check on a node, read the latest results.
+"""Security baseline actions: check a node, fix one check or every failing check on a node, read
+the latest results.
 
 Remote work goes through clusters.baseline (the executor audits every statement and command);
 these actions store what was found and write the summary audit entry (baseline.checked,
 baseline.fixed) in the same transaction as the rows.
 """
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,6 +25,7 @@ __all__ = [
     "FixFailed",
     "FixRefused",
     "check_node",
+    "fix_all",
     "fix_check",
     "latest_results",
     "prune_baseline_runs",
@@ -132,6 +135,74 @@ def fix_check(node: Node, key: str, *, actor=None, job=None, source: str | None 
     if error:
         raise FixFailed(error)
     return message
+
+
+NOTHING_TO_DO = "nothing to do: every check with an automatic fix already passes"
+
+
+@dataclass
+class FixAllResult:
+    """What fix_all did, check by check: fixed {key: message}, refused {key: reason} (the fix
+    was refused or failed; what it says stays as it says), skipped {key: why} (failing but
+    no automatic fix, or the check could not be made), and the final re-check's run."""
+
+    fixed: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    run: BaselineRun | None = None
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.fixed and not self.refused
+
+    def text(self) -> str:
+        lines = [NOTHING_TO_DO] if self.nothing_to_do else []
+        lines += [f"fixed {k}: {m}" for k, m in self.fixed.items()]
+        lines += [f"refused {k}: {m}" for k, m in self.refused.items()]
+        lines += [f"not fixed {k}: {m}" for k, m in self.skipped.items()]
+        return "\n".join(lines)
+
+
+def fix_all(node: Node, *, actor=None, confirm: str, job=None, source: str | None = None):
+    """Fix every failing check of the node that has an automatic fix, then check everything
+    again and record that run.
+
+    Order: the registry's (local_infile, anonymous accounts, remote root, test database,
+    histories, accounts without a password): accounts are dropped before the remaining
+    passwordless ones are locked. Each fix goes through fix_check (its own re-check, result
+    and baseline.fixed entry); a refused or failed fix is reported for its check and the
+    others still run. A second run finds nothing to do and says so. `confirm` must be the
+    node's name (FixRefused otherwise, nothing done). One more baseline.fixed entry (target
+    "node:<name> all") sums the run up; the final check writes baseline.checked."""
+    if (confirm or "").strip() != node.name:
+        raise FixRefused(f"type the server's name, {node.name}, to confirm; nothing was changed")
+    result = FixAllResult()
+    verdicts = baseline.run_checks(node, actor=actor, job=job)
+    for check in baseline.checks_for(node):
+        verdict = verdicts.get(check.key)
+        if verdict is None or verdict.status in (BaselineStatus.PASS, BaselineStatus.REVIEW):
+            continue
+        if verdict.status == BaselineStatus.ERROR:
+            result.skipped[check.key] = f"the check could not be made: {verdict.evidence}"
+        elif check.fix is None or not verdict.fixable:
+            result.skipped[check.key] = "no automatic fix: a person decides"
+        else:
+            try:
+                result.fixed[check.key] = fix_check(node, check.key, actor=actor, job=job,
+                                                    source=source)  # fmt: skip
+            except (FixRefused, FixFailed) as e:
+                result.refused[check.key] = str(e)
+    result.run = check_node(node, actor=actor, job=job, source=source)
+    with transaction.atomic():
+        audit.append(
+            audit.BASELINE_FIXED, actor=actor,
+            actor_name=job.user_name if job is not None and actor is None else None,
+            source=_source(job, source), target=f"node:{node.name} all", node=node.name,
+            status=AuditEntry.Status.FAILED if result.refused else AuditEntry.Status.SUCCEEDED,
+            output=result.text(), error="; ".join(result.refused),
+            job_id=job.pk if job is not None else None,
+        )  # fmt: skip
+    return result
 
 
 def latest_results(nodes) -> dict[int, dict[str, BaselineResult]]:

@@ -1,4 +1,5 @@
-"""The security baseline's one form: which check to fix on a node, confirmed by its name."""
+"""The security baseline's forms: which check to fix on a node (or all of them), confirmed by
+its name."""
 
 from django import forms
 
@@ -26,3 +27,15 @@ class BaselineFixForm(forms.Form):
                 f"Nothing was changed: type the server's name, {self.node.name}, to confirm."
             )
         return value
+
+
+class BaselineFixAllForm(forms.Form):
+    """Fix every failing check that has a fix: only the server's name, typed to confirm."""
+
+    confirm = forms.CharField(label="Type the server's name to confirm", max_length=64)
+
+    def __init__(self, node, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.node = node
+
+    clean_confirm = BaselineFixForm.clean_confirm

@@ -16,6 +16,7 @@ from clusters.views.alerts import (
 from clusters.views.baseline import (
     baseline_export,
     baseline_fix,
+    baseline_fix_all,
     baseline_node,
     baseline_report,
     baseline_run,
@@ -47,6 +48,7 @@ from clusters.views.settings import node_setting, node_settings
 __all__ = [
     "baseline_export",
     "baseline_fix",
+    "baseline_fix_all",
     "baseline_node",
     "baseline_report",
     "baseline_run",

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clusters import baseline
 from clusters.actions.baseline import latest_results
-from clusters.forms.baseline import BaselineFixForm
+from clusters.forms.baseline import BaselineFixAllForm, BaselineFixForm
 from clusters.models import BaselineResult, Node
 from console import jobs
 from console.access import require_perm
@@ -125,7 +125,7 @@ def _fix_there_url(node: Node, check: baseline.Check) -> str:
     return ""
 
 
-def _node_context(request, node: Node, form: BaselineFixForm | None = None) -> dict:
+def _node_context(request, node: Node, form=None, all_form=None) -> dict:
     latest = latest_results([node]).get(node.pk, {})
     checks = [
         {"check": c, "result": latest.get(c.key), "fix_there_url": _fix_there_url(node, c)}
@@ -135,6 +135,15 @@ def _node_context(request, node: Node, form: BaselineFixForm | None = None) -> d
         "node": node,
         "checks": checks,
         "form": form,
+        "all_form": all_form,
+        "fixable_failing": [
+            i["check"].key
+            for i in checks
+            if i["check"].has_fix
+            and i["result"]
+            and i["result"].status == "fail"
+            and i["result"].fixable
+        ],
         "can_run": request.user.has_perm(RUN),
         "can_fix": request.user.has_perm(FIX),
     }
@@ -177,6 +186,24 @@ def baseline_fix(request, pk: int):
         user=request.user, params={"node": node.pk, "check": key}, target=node,
     )  # fmt: skip
     messages.success(request, f"The fix of {key} on {node.name} is queued.")
+    return redirect("job_detail", pk=job.pk)
+
+
+@require_POST
+@login_required
+def baseline_fix_all(request, pk: int):
+    node = _node(request.user, pk)
+    require_perm(request.user, FIX)
+    form = BaselineFixAllForm(node, request.POST)
+    if not form.is_valid():
+        context = _node_context(request, node, all_form=form)
+        return render(request, "clusters/baseline_node.html", context)
+    job = jobs.enqueue(
+        "clusters.baseline_fix_all", f"Baseline: fix all failing checks on {node.name}",
+        user=request.user, params={"node": node.pk, "confirm": form.cleaned_data["confirm"]},
+        target=node,
+    )  # fmt: skip
+    messages.success(request, f"The fixes of every failing check on {node.name} are queued.")
     return redirect("job_detail", pk=job.pk)
 
 
