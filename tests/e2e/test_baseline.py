@@ -2,15 +2,17 @@
 to confirm a fix (nothing happens), then the right one; the fix job runs and my1 passes."""
 
 import os
+import pwd
 import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.test import override_settings
 from playwright.sync_api import expect
 
 from clusters.actions.baseline import check_node
 from clusters.models import Node
-from clusters.tasks import baseline_fix
+from clusters.tasks import baseline_fix, baseline_fix_all
 from console.jobs import run_job
 from console.lab.demo import register_demo
 from console.models import Job
@@ -106,3 +108,46 @@ def test_dba_fixes_anonymous_accounts_from_the_report(
         "href", re.compile(r"/settings/ssl/$")
     )
     screenshot("db1")
+
+
+def test_dba_fixes_all_failing_checks_of_my1(
+    lab_env,
+    page,
+    screenshot,
+    e2e_broker,
+    my1_insecure,  # noqa: F811
+):
+    """Fix all: the wrong name changes nothing, the right one queues one job; afterwards every
+    check of my1 passes. Every OS user of this shared machine is ignored by the history check."""
+    register_demo(os.environ)
+    my1 = Node.objects.get(name="my1")
+    _off_the_loop(check_node, my1, actor=None)
+    make_user("dana", persona="dba", first_name="Dana", last_name="Admin")
+    _sign_in(page, "dana", PASSWORD)
+    page.goto(f"/clusters/baseline/nodes/{my1.pk}/")
+    page.get_by_text("Fix all failing checks…").click()
+    form = page.locator("details.baseline-fix-all")
+    expect(form).to_contain_text("mariadb.remote_root")
+    form.get_by_label("Type my1 to confirm").fill("my2")
+    form.get_by_role("button", name="Fix all failing checks on my1").click()
+    form = page.locator("details.baseline-fix-all")
+    expect(form.locator(".field-error")).to_contain_text("type the server's name, my1")
+    assert not Job.objects.filter(kind="clusters.baseline_fix_all").exists()
+    screenshot("fix-all-refused")
+    form.get_by_label("Type my1 to confirm").fill("my1")
+    screenshot("fix-all-confirm")
+    form.get_by_role("button", name="Fix all failing checks on my1").click()
+    expect(page).to_have_url(re.compile(r"/jobs/\d+/"))
+    job = Job.objects.get(kind="clusters.baseline_fix_all")
+    with override_settings(BASELINE_HISTORY_IGNORE_USERS=[p.pw_name for p in pwd.getpwall()]):
+        status = _off_the_loop(run_job, job.pk, baseline_fix_all.body)
+    assert status == Job.Status.SUCCEEDED
+    page.reload()
+    expect(page.locator("main")).to_contain_text("fixed mariadb.remote_root")
+    expect(page.locator("main")).to_contain_text("checked again: 7/7 pass")
+    screenshot("fix-all-job")
+    assert ("root", "%") not in _accounts()
+    page.goto(f"/clusters/baseline/nodes/{my1.pk}/")
+    expect(page.locator(".baseline-check .status", has_text="pass")).to_have_count(7)
+    expect(page.get_by_text("Fix all failing checks…")).to_have_count(0)
+    screenshot("fix-all-after")
