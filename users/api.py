@@ -8,6 +8,8 @@ validated by small forms, a bad value is a 400 naming the parameter.
 from django import forms
 from django.db.models import Q
 from django.urls import path, reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
@@ -170,6 +172,15 @@ router.register("directory-syncs", DirectorySyncViewSet, basename="directorysync
 # is fetched once by its requester from /api/account-passwords/<job>/ (POST).
 
 
+# The request bodies are the pages' forms (validated by them; errors answer 400 by field), so the
+# schema describes them as JSON objects rather than duplicating each form as a serializer.
+_JOB_REQUEST = extend_schema(
+    request=OpenApiTypes.OBJECT,
+    responses={202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    description="Queues the job; answers 202 with the job's id and URL, 400 naming bad fields.",
+)
+
+
 class _LifecycleView(APIView):
     """POST only. Subclasses name the gate, the form and how the form becomes a job."""
 
@@ -181,6 +192,7 @@ class _LifecycleView(APIView):
     def params(self, form) -> tuple[str, dict]:
         return self.action, {}
 
+    @_JOB_REQUEST
     def post(self, request, pk: int):
         from users.actions import lifecycle
 
@@ -284,6 +296,7 @@ class AccountExpiryView(_LifecycleView):
 class AccountRotateView(_LifecycleView):
     action = "rotate_password"
 
+    @_JOB_REQUEST
     def post(self, request, pk: int):
         account = self.gate(request.user, pk)
         if account.kind != DatabaseAccount.Kind.FUNCTIONAL:
@@ -297,6 +310,7 @@ class AccountRotateView(_LifecycleView):
 class AccountCreateView(APIView):
     http_method_names = ["post", "options"]
 
+    @_JOB_REQUEST
     def post(self, request):
         from users.actions import lifecycle
         from users.forms import CreateAccountForm
@@ -319,6 +333,10 @@ class AccountPasswordView(APIView):
 
     http_method_names = ["post", "options"]
 
+    @extend_schema(
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT, 410: OpenApiTypes.OBJECT},
+    )
     def post(self, request, pk: int):
         from users.actions import lifecycle
 
@@ -400,6 +418,7 @@ class PersonOffboardingView(APIView):
 
     http_method_names = ["get", "options"]
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, uid: str):
         from users.actions import offboarding
 
@@ -414,6 +433,11 @@ class PersonOffboardView(APIView):
 
     http_method_names = ["post", "options"]
 
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT,
+                   409: OpenApiTypes.OBJECT},
+    )  # fmt: skip
     def post(self, request, uid: str):
         from users.actions import offboarding
 
@@ -439,6 +463,11 @@ class PersonOffboardUndoView(APIView):
 
     http_method_names = ["post", "options"]
 
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT,
+                   409: OpenApiTypes.OBJECT},
+    )  # fmt: skip
     def post(self, request, uid: str):
         from users.actions import offboarding
 
