@@ -24,7 +24,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from clusters import access, hba
+from clusters import access, hba, hbalint
 from clusters.actions import hba as actions
 from clusters.api import router
 from clusters.forms.hba import HbaRuleForm, masked_options
@@ -115,7 +115,7 @@ class HbaViewSet(viewsets.ViewSet):
             "cluster": cluster.name, "header": ruleset.header, "footer": ruleset.footer,
             "rules": [_rule_json(o) for o in objects],
             "lint": [{"rule": f.position + 1, "code": f.code, "message": f.message}
-                     for f in hba.lint([o.as_rule() for o in objects])],
+                     for f in hbalint.lint([o.as_rule() for o in objects])],
             "drift": [{"node": d.node.name, "in_sync": d.in_sync, "changes": d.changes,
                        "read_at": d.live.read_at if d.live else None,
                        "error": d.live.error if d.live else ""} for d in drift],

@@ -8,7 +8,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clusters import access, hba
+from clusters import access, hba, hbalint
 from clusters.actions import hba as actions
 from clusters.forms.hba import ConfirmForm, HbaRuleForm, masked_options
 from clusters.models import HbaVersion
@@ -18,7 +18,7 @@ from console.models import AuditEntry
 def _rows(ruleset):
     """Each rule with its lint findings."""
     objects = list(ruleset.rules.all())
-    findings = hba.lint([o.as_rule() for o in objects])
+    findings = hbalint.lint([o.as_rule() for o in objects])
     rows = []
     for i, obj in enumerate(objects):
         rule = obj.as_rule()
@@ -123,7 +123,7 @@ def hba_preview(request, pk: int):
         "drift": drift,
         "previews": [(d, hba.mask_secrets(d.expected)) for d in drift],
         "invalid": [(n, e) for n, e in errors if e],
-        "findings": hba.lint(ruleset.rules_list()),
+        "findings": hbalint.lint(ruleset.rules_list()),
         "form": ConfirmForm(cluster=cluster),
         "can_apply": request.user.has_perm("clusters.apply_hbaruleset"),
     }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clusters import hba
+from clusters import hba, hbalint
 from clusters.hba import Rule
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -280,7 +280,7 @@ def test_normalise_writes_fields_in_canonical_form():
 
 
 def _codes(rules) -> list[tuple[int, str]]:
-    return [(f.position, f.code) for f in hba.lint(rules)]
+    return [(f.position, f.code) for f in hbalint.lint(rules)]
 
 
 def test_lint_names_risky_methods_and_open_addresses():
@@ -297,7 +297,7 @@ def test_lint_names_risky_methods_and_open_addresses():
         (0, "trust-network"), (1, "password-network"), (2, "md5"), (3, "open-world"),
         (4, "open-world"),
     ]  # fmt: skip
-    assert "anyone who reaches" in hba.lint(rules)[0].message
+    assert "anyone who reaches" in hbalint.lint(rules)[0].message
 
 
 def test_lint_finds_shadowed_rules():
@@ -311,7 +311,7 @@ def test_lint_finds_shadowed_rules():
         _rule(address="192.168.0.0/24", target="standbys"),  # shadowed by a both rule
     ]
     assert _codes(rules) == [(1, "shadowed"), (3, "shadowed"), (6, "shadowed")]
-    assert "rule 1 above" in hba.lint(rules)[0].message
+    assert "rule 1 above" in hbalint.lint(rules)[0].message
 
 
 def test_rules_for_different_nodes_do_not_shadow_each_other():
