@@ -18,6 +18,7 @@ urlpatterns = [
     path("jobs/<int:pk>/live/", views.job_live, name="job_live"),
     path("clusters/", include("clusters.urls")),
     path("people/", include("users.urls")),
+    path("backups/", include("backups.urls")),
     path("api/", include("console.api")),
     path("api/", include("clusters.api")),
     path("api/", include("users.api")),

@@ -1,0 +1,12 @@
+# Reserved for mariadb provisioning; filled by hand from `manage.py makemigrations clusters --dry-run -v 3`
+# (own models only). Keep this name and these dependencies.
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("clusters", "0011_ha_ops"),
+    ]
+
+    operations: list = []
