@@ -5,7 +5,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import backups.models
+import backups.models.core
 
 
 class Migration(migrations.Migration):
@@ -37,25 +37,27 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "path",
-                    models.CharField(max_length=1024, validators=[backups.models._absolute_path]),
+                    models.CharField(
+                        max_length=1024, validators=[backups.models.core._absolute_path]
+                    ),
                 ),
                 (
                     "arclog_path",
                     models.CharField(
-                        blank=True, max_length=1024, validators=[backups.models._absolute_path]
+                        blank=True, max_length=1024, validators=[backups.models.core._absolute_path]
                     ),
                 ),
                 (
                     "srvlog_path",
                     models.CharField(
-                        blank=True, max_length=1024, validators=[backups.models._absolute_path]
+                        blank=True, max_length=1024, validators=[backups.models.core._absolute_path]
                     ),
                 ),
                 ("stanza", models.CharField(blank=True, max_length=64)),
                 (
                     "time_zone",
                     models.CharField(
-                        default="UTC", max_length=64, validators=[backups.models._time_zone]
+                        default="UTC", max_length=64, validators=[backups.models.core._time_zone]
                     ),
                 ),
                 ("initialized", models.DateTimeField(blank=True, null=True)),
@@ -92,7 +94,9 @@ class Migration(migrations.Migration):
                 ("name", models.CharField(max_length=64)),
                 (
                     "schedule",
-                    models.CharField(max_length=100, validators=[backups.models.validate_cron]),
+                    models.CharField(
+                        max_length=100, validators=[backups.models.core.validate_cron]
+                    ),
                 ),
                 (
                     "mode",

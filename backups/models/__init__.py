@@ -1,0 +1,7 @@
+"""Models of the backups app, one module per area, all re-exported here.
+
+`core`: catalogs, policies, runs, restores. Each later area (schedules, restore, assurance,
+reports) adds its own module and one star-import line below.
+"""
+
+from backups.models.core import *  # noqa: F403
