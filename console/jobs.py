@@ -84,6 +84,25 @@ def enqueue(
     return job
 
 
+def rerun(job: Job, *, user, source: str = AuditEntry.Source.UI) -> Job:
+    """Enqueue a new job with the kind, title, params and target of a failed step job.
+
+    Only for jobs made of steps (`clusters.provision.steps.run_steps`): their steps check what is
+    already done, so the new job skips the finished steps and resumes at the failed one. Refused
+    (ExpectedFailure) for a job without steps or one that has not ended in failure."""
+    if job.status not in (Job.Status.FAILED, Job.Status.ERRORED):
+        raise ExpectedFailure(f"job #{job.pk} is {job.status}; only a failed job is re-run")
+    if not job.steps.exists():
+        raise ExpectedFailure(f"job #{job.pk} has no steps, so a re-run could not resume it")
+    params = {**job.params, "rerun_of": job.pk}
+    with transaction.atomic():  # the task is sent on commit, after the target is copied
+        new = enqueue(job.kind, job.title, user=user, source=source, params=params)
+        new.target_type, new.target_id = job.target_type, job.target_id
+        new.target_name = job.target_name
+        new.save(update_fields=["target_type", "target_id", "target_name"])
+    return new
+
+
 def job_task(name: str) -> Callable:
     """Declare a job body `func(ctx: JobContext) -> dict | None` as the Celery task `name`."""
 

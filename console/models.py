@@ -163,6 +163,45 @@ class JobLogLine(models.Model):
         return self.message[:80]
 
 
+class JobStep(models.Model):
+    """One named step of a long job (console.jobs.run_steps), shown live on the job page.
+
+    All steps of a run are written `pending` when it starts, so the page lists the whole plan;
+    a step whose check finds it already done is `skipped`, which is how a re-run resumes.
+    `detail` says what the step did, or why it failed; it is redacted like the job log.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        SKIPPED = "skipped"
+        FAILED = "failed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    started = models.DateTimeField(null=True, blank=True)
+    ended = models.DateTimeField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "position"], name="jobstep_job_position_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name} ({self.status})"
+
+    @property
+    def duration(self):
+        if self.started is None:
+            return None
+        return (self.ended or timezone.now()) - self.started
+
+
 class Credential(models.Model):
     """A secret for reaching managed servers, encrypted at rest with MultiFernet.
 
