@@ -7,12 +7,17 @@ entry. These are the building blocks the backup and restore jobs call; they hold
 and no job logic themselves.
 """
 
+import json
+import logging
+import threading
 import time
+import uuid
 import zoneinfo
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from backups.drivers import pg_rman, pgbackrest
@@ -34,6 +39,8 @@ from console import audit, jobs
 from console.errors import ExpectedFailure
 from console.executor import CommandResult, run_command, run_sql
 from console.models import AuditEntry
+
+logger = logging.getLogger(__name__)
 
 # A console-started run is matched to the catalog entry pg_rman made for it when that entry
 # started at most this long before the run was started (clock skew between hosts).
@@ -353,17 +360,16 @@ def start_backup(target, mode: str, *, actor, source: str = AuditEntry.Source.UI
     same transaction as the pending run and its job."""
     policy = target if isinstance(target, BackupPolicy) else None
     catalog = policy.catalog if policy is not None else target
-    if catalog.engine != Engine.PGBACKREST:
-        raise BackupRefused(f"{catalog}: the console runs pgBackRest backups; pg_rman comes next.")
     if mode not in ENGINE_MODES[catalog.engine]:
-        raise BackupRefused(f"pgBackRest takes {', '.join(ENGINE_MODES[catalog.engine])} "
-                            f"backups, not {mode!r}.")  # fmt: skip
+        modes = ", ".join(ENGINE_MODES[catalog.engine])
+        raise BackupRefused(f"{Engine(catalog.engine).label} takes {modes} backups, not {mode!r}.")
     try:
         with transaction.atomic():
             run = BackupRun.objects.create(
                 catalog=catalog, cluster_id=catalog.cluster_id, policy=policy, mode=mode,
                 source_node=policy.source_node if policy is not None else None,
                 compressed=policy.compress if policy is not None else True,
+                with_serverlog=bool(policy and policy.with_serverlog),
             )  # fmt: skip
             job = jobs.enqueue("backups.run_backup", f"{mode} backup of {catalog}", user=actor,
                                source=source, params={"run": run.pk}, target=run)  # fmt: skip
@@ -379,54 +385,249 @@ def start_backup(target, mode: str, *, actor, source: str = AuditEntry.Source.UI
     return run
 
 
-def run_backup(run: BackupRun, *, actor, job=None, log=None) -> BackupRun:
-    """The body of backups.run_backup: on the source node (the primary unless the policy
-    names one), make sure the stanza exists, take the backup, then read and verify the
-    repository so the run gets its label, sizes, times and status (`ok`, usable, only when
-    verified). A run not pending is left alone (a redelivered job does nothing). On failure
-    the run is `failed` with pgBackRest's own message, and the error is raised again."""
+def run_backup(run: BackupRun, *, actor, job=None, log=None, progress=None) -> BackupRun:
+    """The body of backups.run_backup. Claims the pending run (a run not pending is left
+    alone: a redelivered job does nothing), then, on the source node (the policy's, else the
+    primary): checks that the catalog is shared by its nodes, takes the backup with the
+    engine, validates it and reads the catalog, so the run gets its id, sizes, times,
+    timeline and status (`ok`, usable, only when validated sound). pgBackRest:
+    stanza-create, `backup`, `info` + `verify`; pg_rman: `backup` (-b mode, --progress,
+    --with-serverlog, --compress-data, retention, from a standby when the source is one),
+    `validate`, `show detail` + backup.ini. On failure the run is `failed` with the engine's
+    own message and the error is raised again. Ends with a backup.finished audit entry."""
     log = log or (lambda message: None)
+    progress = progress or (lambda percent: None)
     claimed = BackupRun.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
         status=RunStatus.RUNNING, started=timezone.now()
     )
     if not claimed:
         return run
     run.refresh_from_db()
+    body = _run_pg_rman if run.catalog.engine == Engine.PG_RMAN else _run_pgbackrest
+    try:
+        body(run, actor=actor, job=job, log=log, progress=progress)
+    except Exception as exc:
+        # Expected or not, the run must not stay `running`; a run taken but not verified is
+        # `done` already (never usable), a failed one `failed` with the engine's words.
+        if BackupRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).exists():
+            _fail(run, str(exc))
+        run.refresh_from_db()
+        _finished(run, actor=actor, job=job)
+        raise
+    run.refresh_from_db()
+    if run.status == RunStatus.RUNNING:  # the listing did not have it: say so, never hide it
+        _fail(run, f"The engine reported backup {run.backup_id or '(no id)'} taken but its "
+                   f"catalog does not list it.")  # fmt: skip
+        run.refresh_from_db()
+    log(f"backup {run.backup_id}: {run.get_status_display()}"
+        + (" (validated, usable)" if run.usable else " (not usable)"))  # fmt: skip
+    progress(100)
+    _finished(run, actor=actor, job=job)
+    return run
+
+
+def _finished(run: BackupRun, *, actor, job) -> None:
+    sizes = ", ".join(f"{name.removesuffix('_bytes')} {getattr(run, name)} B" for name in
+                      ("data_bytes", "arclog_bytes", "srvlog_bytes", "total_bytes",
+                       "written_bytes") if getattr(run, name) is not None)  # fmt: skip
+    audit.append(
+        audit.BACKUP_FINISHED, actor=actor, source=_source(job), target=f"backup_run:{run.pk}",
+        job_id=job.pk if job else None,
+        status=AuditEntry.Status.SUCCEEDED if run.usable else AuditEntry.Status.FAILED,
+        output=f"{run.mode} backup {run.backup_id or '-'} of {run.catalog}: {run.status}, "
+               f"validated={run.validated}, timeline {run.timeline or '-'}, {sizes or 'no sizes'}",
+        error=run.message if not run.usable else "",
+    )  # fmt: skip
+
+
+def check_shared_catalog(catalog: BackupCatalog, writer: Node, *, actor, job=None) -> None:
+    """Before a backup: a marker file written into the catalog path as postgres on `writer`
+    must be visible from every other node of the catalog (the shared mount). Raises
+    ExpectedFailure with the system's own words when it cannot be written there, or naming
+    the nodes that do not see it. The marker is removed afterwards. Audited by the executor."""
+    others = [n for n in catalog.nodes.all() if n.pk != writer.pk]
+    if not others:
+        return
+    marker = f"{catalog.path.rstrip('/')}/.dbconsole-shared-{uuid.uuid4().hex}"
+    wrote = run_command(writer, ["touch", marker], actor=actor, job=job,
+                        action=audit.BACKUP_COMMAND, sudo_user="postgres", check=False)  # fmt: skip
+    if wrote.exit_code != 0:
+        raise ExpectedFailure(f"The catalog path {catalog.path} is not writable by postgres on "
+                              f"{writer.name}: {wrote.stderr.strip()}")  # fmt: skip
+    try:
+        blind = [
+            n.name for n in others
+            if run_command(n, ["test", "-f", marker], actor=actor, job=job,
+                           action=audit.BACKUP_COMMAND, sudo_user="postgres",
+                           check=False).exit_code != 0
+        ]  # fmt: skip
+    finally:
+        run_command(writer, ["rm", "-f", "--", marker], actor=actor, job=job,
+                    action=audit.BACKUP_COMMAND, sudo_user="postgres", check=False)  # fmt: skip
+    if blind:
+        raise ExpectedFailure(
+            f"The catalog {catalog.path} is not shared: a file written there on {writer.name} "
+            f"is not visible on {', '.join(blind)}. Mount the same storage on every node of "
+            f"the catalog; nothing was backed up."
+        )
+
+
+def _run_pgbackrest(run: BackupRun, *, actor, job, log, progress) -> None:
     catalog = run.catalog
     node = run.source_node or reader_node(catalog)
-    try:
-        repo = repository(catalog)
-        instance, _settings = pg_instance(node, actor=actor, job=job)
-        log(f"stanza {catalog.stanza} on {node.name}: stanza-create (does nothing when it exists)")
-        run_pgbackrest(node, pgbackrest.stanza_create(repo, instance), actor=actor, job=job)
-        retention = _retention(run.policy)
-        command = pgbackrest.backup(repo, instance, run.mode, retention=retention,
-                                    compress=run.compressed)  # fmt: skip
-        log(f"{run.mode} backup: {command.display()}")
+    repo = repository(catalog)
+    instance, _settings = pg_instance(node, actor=actor, job=job)
+    log(f"stanza {catalog.stanza} on {node.name}: stanza-create (does nothing when it exists)")
+    run_pgbackrest(node, pgbackrest.stanza_create(repo, instance), actor=actor, job=job)
+    check_shared_catalog(catalog, node, actor=actor, job=job)
+    progress(5)
+    command = pgbackrest.backup(repo, instance, run.mode, retention=_retention(run.policy),
+                                compress=run.compressed)  # fmt: skip
+    log(f"{run.mode} backup on {node.name}: {command.display()}")
+    with _watching(node, repo, actor=actor, job=job, progress=progress):
         result = run_pgbackrest(node, command, actor=actor, job=job, timeout=6 * 3600)
-    except Exception as exc:  # expected or not, the run must not stay `running`
-        _fail(run, str(exc))
-        raise
+    for message in pgbackrest.parse_messages(result.stdout):
+        log(f"pgBackRest {message.level}: {message.text}")
     label = pgbackrest.new_label(result.stdout)
     mode = pgbackrest.changed_type(result.stderr) or run.mode
     BackupRun.objects.filter(pk=run.pk).update(backup_id=label or "", mode=mode)
+    progress(90)
     log(f"backup {label} ({mode}) taken; verifying the repository")
     try:
         read_repository(catalog, actor=actor, job=job, verify=True)
     except Exception as exc:
-        # Taken but not verified: `done`, never usable, and the cluster free for the next one.
-        now = timezone.now()
-        BackupRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-            status=RunStatus.DONE, ended=now, duration=now - run.started,
-            message=f"Backup {label} taken, but the repository could not be read or verified: "
-                    f"{exc}",
-        )  # fmt: skip
+        _taken_not_verified(run, label, exc)
         raise
-    run.refresh_from_db()
-    if run.status == RunStatus.RUNNING:  # the listing did not have it: say so, never hide it
-        _fail(run, f"pgBackRest printed label {label!r} but its info does not list it.")
-    log(f"backup {run.backup_id}: {run.get_status_display()}")
-    return run
+
+
+def _taken_not_verified(run: BackupRun, backup_id: str, exc: Exception) -> None:
+    """Taken but not validated: `done`, never usable, and the cluster free for the next one."""
+    now = timezone.now()
+    BackupRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        status=RunStatus.DONE, ended=now, duration=now - run.started,
+        message=f"Backup {backup_id} taken, but the catalog could not be read or validated: "
+                f"{exc}",
+    )  # fmt: skip
+
+
+@contextmanager
+def _watching(node: Node, repo, *, actor, job, progress):
+    """While a pgBackRest backup runs, read its progress from `info` (the backup lock's
+    percent complete) in a thread: first after 2 s, then ever less often (up to a minute), so
+    a long backup costs a few dozen audited reads."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        wait = 2.0
+        try:
+            while not stop.wait(wait):
+                result = run_command(node, pgbackrest.info(repo).argv, actor=actor, job=job,
+                                     action=audit.BACKUP_COMMAND, sudo_user="postgres",
+                                     check=False, keep_output=False, job_log=False)  # fmt: skip
+                percent = pgbackrest_progress(result.stdout)
+                if percent is not None:
+                    progress(5 + int(percent * 0.85))
+                wait = min(wait * 1.5, 60.0)
+        except Exception:  # progress is a nicety: never fail the backup for it
+            logger.exception("reading pgBackRest progress failed")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def pgbackrest_progress(stdout: str) -> float | None:
+    """The percent complete of a running backup in `info --output=json` (pgBackRest keeps it
+    in the backup lock: status.lock.backup.pct-cplt, hundredths of a percent); None when no
+    backup runs or the output is not what was expected."""
+    try:
+        stanzas = json.loads(stdout)
+    except ValueError:
+        return None
+    for stanza in stanzas if isinstance(stanzas, list) else []:
+        lock = ((stanza.get("status") or {}).get("lock") or {}).get("backup") or {}
+        if lock.get("held") and lock.get("pct-cplt") is not None:
+            return min(100.0, lock["pct-cplt"] / 100)
+    return None
+
+
+# --- pg_rman runs ---------------------------------------------------------------------------
+
+
+def pg_rman_retention(policy: BackupPolicy | None) -> pg_rman.Retention | None:
+    if policy is None:
+        return None
+    return pg_rman.Retention(**{name: getattr(policy, name)
+                                for name in BackupPolicy.PG_RMAN_RETENTION})  # fmt: skip
+
+
+def pg_rman_commands(run: BackupRun, pgdata: str, connection: pg_rman.Connection,
+                     standby: tuple[str, int] | None = None) -> list[Command]:  # fmt: skip
+    """What a pg_rman run executes, in order: the backup (--progress, the policy's
+    --with-serverlog, --compress-data and --keep-* options; from a standby: -D its data
+    directory, the connection to the primary and --standby-host/--standby-port), then
+    `validate`, then the catalog read (`show detail -a`, every backup.ini)."""
+    catalog = run.catalog
+    backup = pg_rman.backup(
+        catalog.path, pgdata, run.mode, connection=connection,
+        srvlog_path=catalog.srvlog_path if run.with_serverlog else None,
+        with_serverlog=run.with_serverlog, compress=run.compressed, progress=True,
+        retention=pg_rman_retention(run.policy),
+        standby_host=standby[0] if standby else "", standby_port=standby[1] if standby else None,
+    )  # fmt: skip
+    return [backup, pg_rman.validate(catalog.path), *catalog_commands(catalog)]
+
+
+def _pg_rman_source(run: BackupRun, *, actor, job) -> tuple[Node, str, pg_rman.Connection, tuple]:
+    """Where pg_rman runs and how it connects: on the primary through its unix socket; on a
+    standby source with -D the standby's data directory, the primary over TCP, and the
+    standby's socket and port as --standby-host/--standby-port."""
+    node = run.source_node or reader_node(run.catalog)
+    instance, _settings = pg_instance(node, actor=actor, job=job)
+    if node.role != Node.Role.STANDBY:
+        return node, instance.path, pg_rman.Connection(host=instance.socket_path,
+                                                       port=instance.port), None  # fmt: skip
+    primary = Node.objects.filter(cluster_id=node.cluster_id, role=Node.Role.PRIMARY,
+                                  service=Node.Service.POSTGRESQL).first()  # fmt: skip
+    if primary is None:
+        raise ExpectedFailure(f"A backup from the standby {node.name} needs the primary of "
+                              f"{node.cluster.name}, and none is known.")  # fmt: skip
+    connection = pg_rman.Connection(host=primary.address, port=primary.port)
+    return node, instance.path, connection, (instance.socket_path, instance.port)
+
+
+def _run_pg_rman(run: BackupRun, *, actor, job, log, progress) -> None:
+    catalog = run.catalog
+    node, pgdata, connection, standby = _pg_rman_source(run, actor=actor, job=job)
+    check_shared_catalog(catalog, node, actor=actor, job=job)
+    backup, validate, _show, _inis = pg_rman_commands(run, pgdata, connection, standby)
+    progress(5)
+    log(f"{run.mode} backup on {node.name}" + (" (from the standby)" if standby else "")
+        + f": {backup.display()}")  # fmt: skip
+    result = run_pg_rman(node, backup, actor=actor, job=job, timeout=6 * 3600)
+    for phase in pg_rman.parse_progress(result.stderr):
+        log(f"pg_rman copied {phase.phase}: {phase.processed} of {phase.total} files "
+            f"({phase.skipped} skipped)")  # fmt: skip
+    for message in pg_rman.parse_messages(result.stderr):
+        if message.level in ("WARNING", "NOTICE") or "retention" in message.text:
+            log(f"pg_rman {message.level}: {message.text}")
+    progress(70)
+    log(f"validating: {validate.display()}")
+    try:
+        checked = run_pg_rman(node, validate, actor=actor, job=job, timeout=6 * 3600)
+        for backup_id, result_ in pg_rman.parse_validate(checked.stderr).items():
+            log(f"backup {backup_id}: {'valid' if result_ == 'ok' else 'CORRUPT'}")
+        progress(90)
+        read_catalog(catalog, actor=actor, job=job)
+    except Exception as exc:
+        _taken_not_verified(run, "", exc)
+        raise
 
 
 def _retention(policy: BackupPolicy | None) -> pgbackrest.Retention | None:

@@ -1,6 +1,9 @@
-"""Celery entry points of the backups app: each takes a job id and calls one action."""
+"""Celery entry points of the backups app: each takes a job id (or, for beat, a policy id) and
+calls one action."""
 
-from backups import actions
+from celery import shared_task
+
+from backups import actions, schedule
 from backups.models import BackupRun
 from console.jobs import JobContext, job_task
 
@@ -9,5 +12,22 @@ from console.jobs import JobContext, job_task
 def run_backup(ctx: JobContext) -> dict:
     """Take the backup queued by actions.start_backup; the run record holds the outcome."""
     run = BackupRun.objects.select_related("catalog", "policy").get(pk=ctx.job.params["run"])
-    run = actions.run_backup(run, actor=ctx.user, job=ctx.job, log=ctx.log)
+    run = actions.run_backup(run, actor=ctx.user, job=ctx.job, log=ctx.log, progress=ctx.progress)
     return {"run": run.pk, "backup_id": run.backup_id, "status": run.status}
+
+
+@shared_task(name=schedule.TASK, ignore_result=True)
+def scheduled_backup(policy_id: int) -> None:
+    """Celery beat, one PeriodicTask per policy: queue the policy's backup (a refusal is
+    audited, not raised)."""
+    schedule.fire_policy(policy_id)
+
+
+@shared_task(name="backups.detect_missed", ignore_result=True)
+def detect_missed() -> None:
+    """Celery beat, every minute: record the policies' cron times that passed without a run."""
+    schedule.detect_missed()
+
+
+# The restore wizard's jobs (backups.restore, backups.restore_cleanup) live in its module.
+from backups import restore  # noqa: E402, F401

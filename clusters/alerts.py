@@ -239,6 +239,12 @@ def _log_panic_fatal(view: ClusterView, rule: AlertRule) -> Iterator[Finding | U
                           count, s.node_id)  # fmt: skip
 
 
+def _backup_missed(view: ClusterView, rule: AlertRule) -> Iterator[Finding | Unknown]:
+    from backups.schedule import missed_check  # backups owns the check (issue 7)
+
+    return missed_check(view, rule)
+
+
 CHECKS = {
     "replication_lag": _replication_lag,
     "no_sync_standby": _no_sync_standby,
@@ -248,6 +254,7 @@ CHECKS = {
     "wal_ready": _wal_ready,
     "disk_used": _disk_used,
     "log_panic_fatal": _log_panic_fatal,
+    "backup_missed": _backup_missed,
 }
 
 

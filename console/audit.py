@@ -96,6 +96,39 @@ BACKUP_COMMAND = "backup.command"
 BACKUP_CATALOG_READ = "backup.catalog_read"
 BACKUP_START = "backup.start"
 BACKUP_RESTORE = "backup.restore"
+# Backup assurance (backups.assurance, issue 7 part 5): test restores and WAL continuity
+BACKUP_TEST_RESTORE_POLICY = "backup.test_restore_policy"
+BACKUP_TEST_RESTORE_START = "backup.test_restore_start"
+BACKUP_TEST_RESTORE = "backup.test_restore"
+BACKUP_ARCHIVE_CHECK = "backup.archive_check"
+# Backup policies and their schedules (backups.schedule, issue 7 parts 2, 3, 7)
+BACKUP_POLICY_CREATED = "backup.policy_created"
+BACKUP_POLICY_CHANGED = "backup.policy_changed"
+BACKUP_POLICY_ENABLED = "backup.policy_enabled"
+BACKUP_POLICY_DISABLED = "backup.policy_disabled"
+BACKUP_POLICY_DELETED = "backup.policy_deleted"
+BACKUP_SCHEDULE_SKIPPED = "backup.schedule_skipped"
+BACKUP_MISSED = "backup.missed"
+BACKUP_FINISHED = "backup.finished"
+
+# High availability (clusters.ha, issue 8 parts 3-4): pgpool-II, switchover, failover, fencing
+HA_PGPOOL_DEPLOYED = "ha.pgpool_deployed"
+HA_REQUESTED = "ha.requested"
+HA_SWITCHOVER = "ha.switchover"
+HA_FAILOVER = "ha.failover"
+HA_FENCED = "ha.fenced"
+HA_REBUILT = "ha.rebuilt"
+HA_PCP = "ha.pcp"
+
+# MariaDB provisioning on a bare host (clusters.provision.mariadb, issue 8 part 5)
+PROVISION_MARIADB_REQUESTED = "provision.mariadb_requested"
+
+# PostgreSQL provisioning on bare hosts (clusters.provision.pg and .standby, issue 8 parts 1-2)
+PROVISION_REQUESTED = "provision.requested"
+PROVISION_COMMAND = "provision.command"
+PROVISION_SQL = "provision.sql"
+PROVISION_PG_DONE = "provision.pg_done"
+PROVISION_STANDBY_DONE = "provision.standby_done"
 
 GENESIS_HASH = "0" * 64
 _APPEND_ATTEMPTS = 100

@@ -405,6 +405,12 @@ CELERY_BEAT_SCHEDULE["clusters.rollup_samples"] = {
     "schedule": 3600.0,
 }
 
+# --- Backup schedules (backups.schedule) -------------------------------------------------------
+# Each policy's own PeriodicTask lives in the database (DatabaseScheduler). A cron time that
+# passed this long ago without a run starting is recorded as missed (and alerts).
+BACKUPS_MISSED_GRACE_SECONDS = env_int("BACKUPS_MISSED_GRACE_SECONDS", 900, minimum=0)
+CELERY_BEAT_SCHEDULE["backups.detect_missed"] = {"task": "backups.detect_missed", "schedule": 60.0}
+
 # --- Alert mails (clusters.notify), through Django's email settings ----------------------------
 ALERT_EMAIL_TO = env_list("ALERT_EMAIL_TO")  # every alert mail goes here (and to a rule's own)
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

@@ -5,3 +5,4 @@ reports) adds its own module and one star-import line below.
 """
 
 from backups.models.core import *  # noqa: F403
+from backups.models.schedules import *  # noqa: F403

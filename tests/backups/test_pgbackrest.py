@@ -277,8 +277,10 @@ def test_a_backup_the_engine_cannot_take_is_refused_and_nothing_changes(dba):
                                            path="/srv/c", arclog_path="/srv/a")  # fmt: skip
     brest = BackupCatalog.objects.create(cluster=cluster, name="brest", engine="pgbackrest",
                                          path="/srv/r", stanza="main")  # fmt: skip
-    with pytest.raises(actions.BackupRefused, match="pg_rman comes next"):
-        actions.start_backup(pg_rman, "full", actor=dba)
+    with pytest.raises(
+        actions.BackupRefused, match="full, incremental, archive backups, not 'diff'"
+    ):
+        actions.start_backup(pg_rman, "diff", actor=dba)
     with pytest.raises(actions.BackupRefused, match="full, diff, incr backups, not 'incremental'"):
         actions.start_backup(brest, "incremental", actor=dba)
     assert not BackupRun.objects.exists() and not Job.objects.exists()

@@ -1,0 +1,170 @@
+"""Backup policies drive Celery beat: each policy keeps exactly one PeriodicTask on a
+CrontabSchedule (django-celery-beat's DatabaseScheduler reads them), changed only by the policy
+actions, audited in the same transaction. A firing refused because a backup of the cluster is
+running is audited once, not raised. A cron time passed without a run is recorded as a
+MissedBackup and raises the `backup_missed` alert, which clears once a run starts."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from backups import schedule, tasks
+from backups.models import BackupCatalog, BackupPolicy, BackupRun, MissedBackup, PolicySchedule
+from clusters import alerts
+from clusters.models import Alert
+from console import audit
+from console.models import AuditEntry, Job
+from tests import factories
+
+
+@pytest.fixture
+def catalog(db):
+    cluster = factories.make_monitored_cluster("bk-sched")
+    return BackupCatalog.objects.create(cluster=cluster, name="repo", engine="pgbackrest",
+                                        path="/srv/repo", stanza="main")  # fmt: skip
+
+
+def new_policy(catalog, dba, **fields) -> BackupPolicy:
+    values = {"name": "weekly", "schedule": "0 2 * * 0", "mode": "full", **fields}
+    return schedule.create_policy(BackupPolicy(catalog=catalog, **values), actor=dba)
+
+
+def entries(action: str):
+    return AuditEntry.objects.filter(action=action)
+
+
+def test_a_new_policy_gets_one_periodic_task_on_its_cron_schedule(catalog, dba):
+    policy = new_policy(catalog, dba, retention_full=2)
+    task = PeriodicTask.objects.get(name=schedule.task_name(policy))
+    assert (task.task, json.loads(task.args), task.enabled) == (
+        "backups.scheduled_backup", [policy.pk], True)  # fmt: skip
+    cron = task.crontab
+    assert (cron.minute, cron.hour, cron.day_of_month, cron.month_of_year, cron.day_of_week) == (
+        "0", "2", "*", "*", "0")  # fmt: skip
+    assert task.task in tasks.scheduled_backup.name  # the task beat sends exists
+    assert PolicySchedule.objects.get(policy=policy).since <= task.last_run_at
+    (entry,) = entries(audit.BACKUP_POLICY_CREATED)
+    assert entry.target == f"backup_policy:{policy.pk}" and entry.actor == dba
+    assert "full at '0 2 * * 0'" in entry.output and "retention_full=2" in entry.output
+    # Sunday 02:00 in the console's time zone (UTC here), after a Thursday.
+    assert schedule.next_run(policy, datetime(2026, 11, 26, 1, 0, tzinfo=UTC)) == datetime(
+        2026, 11, 29, 2, 0, tzinfo=UTC)  # fmt: skip
+
+
+def test_an_invalid_cron_is_refused_naming_the_schedule_and_nothing_is_saved(catalog, dba):
+    for bad in ("0 25 * * *", "every day", "* * * *", "61 * * * *"):
+        with pytest.raises(ValidationError) as caught:
+            new_policy(catalog, dba, schedule=bad)
+        assert list(caught.value.message_dict) == ["schedule"], bad
+    assert not BackupPolicy.objects.exists() and not PeriodicTask.objects.filter(
+        task=schedule.TASK).exists()  # fmt: skip
+    assert not entries(audit.BACKUP_POLICY_CREATED).exists()
+
+
+def test_changing_the_schedule_moves_the_task_and_drops_the_unused_crontab(catalog, dba):
+    policy = new_policy(catalog, dba)
+    old = PeriodicTask.objects.get(name=schedule.task_name(policy)).crontab_id
+    assert schedule.update_policy(policy, {"schedule": "30 1 * * *", "mode": "full"},
+                                  actor=dba) == ["schedule"]  # fmt: skip
+    task = PeriodicTask.objects.get(name=schedule.task_name(policy))
+    assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("30", "1", "*")
+    assert not CrontabSchedule.objects.filter(pk=old).exists()
+    (entry,) = entries(audit.BACKUP_POLICY_CHANGED)
+    assert "schedule: 0 2 * * 0 -> 30 1 * * *" in entry.output
+    # The same values again: nothing written, no entry.
+    assert schedule.update_policy(policy, {"schedule": "30 1 * * *"}, actor=dba) == []
+    assert entries(audit.BACKUP_POLICY_CHANGED).count() == 1
+    # A wrong mode for the engine is refused on its field and the policy keeps its mode.
+    with pytest.raises(ValidationError) as caught:
+        schedule.update_policy(policy, {"mode": "incremental"}, actor=dba)
+    assert "mode" in caught.value.message_dict
+    policy.refresh_from_db()
+    assert policy.mode == "full" and entries(audit.BACKUP_POLICY_CHANGED).count() == 1
+
+
+def test_disable_enable_and_delete_keep_the_task_in_step_and_are_safe_to_repeat(catalog, dba):
+    policy = new_policy(catalog, dba)
+    name = schedule.task_name(policy)
+    assert schedule.set_policy_enabled(policy, False, actor=dba)
+    assert not PeriodicTask.objects.get(name=name).enabled
+    assert not schedule.set_policy_enabled(policy, False, actor=dba)  # already: nothing
+    assert schedule.next_run(policy) is None
+    assert schedule.set_policy_enabled(policy, True, actor=dba)
+    assert PeriodicTask.objects.get(name=name).enabled
+    assert entries(audit.BACKUP_POLICY_DISABLED).count() == 1
+    assert entries(audit.BACKUP_POLICY_ENABLED).count() == 1
+    crontab = PeriodicTask.objects.get(name=name).crontab_id
+    assert schedule.delete_policy(policy, actor=dba)
+    assert not PeriodicTask.objects.filter(name=name).exists()
+    assert not CrontabSchedule.objects.filter(pk=crontab).exists()
+    assert not BackupPolicy.objects.exists()
+    assert not schedule.delete_policy(policy, actor=dba)  # already gone
+    (entry,) = entries(audit.BACKUP_POLICY_DELETED)
+    assert entry.target == f"backup_policy:{policy.pk}" and "weekly" in entry.output
+
+
+def test_a_firing_while_a_backup_runs_is_refused_and_audited_once(catalog, dba):
+    policy = new_policy(catalog, dba, mode="incr", schedule="0 * * * *")
+    BackupRun.objects.create(catalog=catalog, cluster=catalog.cluster, mode="full",
+                             status="running")  # fmt: skip
+    tasks.scheduled_backup(policy.pk)  # what the worker runs when beat sends the task
+    (skipped,) = entries(audit.BACKUP_SCHEDULE_SKIPPED)
+    assert skipped.source == "schedule" and skipped.status == "failed"
+    assert "already queued or running; one at a time" in skipped.error
+    assert BackupRun.objects.count() == 1 and not Job.objects.exists()
+    # Disabled (or deleted) meanwhile: the firing does nothing at all.
+    schedule.set_policy_enabled(policy, False, actor=dba)
+    assert schedule.fire_policy(policy.pk) is None
+    assert schedule.fire_policy(policy.pk + 1000) is None
+    assert entries(audit.BACKUP_SCHEDULE_SKIPPED).count() == 1
+
+
+def test_a_firing_queues_the_policys_backup_as_a_job_from_the_schedule(catalog, dba):
+    policy = new_policy(catalog, dba, mode="full", compress=True)
+    run = schedule.fire_policy(policy.pk)
+    assert (run.policy, run.mode, run.status, run.compressed) == (policy, "full", "pending", True)
+    job = Job.objects.get(pk=run.job_id)
+    assert (job.kind, job.source, job.user, job.params) == (
+        "backups.run_backup", "schedule", None, {"run": run.pk})  # fmt: skip
+    assert entries(audit.BACKUP_START).get().source == "schedule"
+
+
+def test_a_missed_cron_time_is_recorded_once_alerts_and_clears_when_a_run_starts(catalog, dba):
+    policy = new_policy(catalog, dba, mode="incr", schedule="0 * * * *")
+    start = datetime(2026, 11, 20, 0, 30, tzinfo=UTC)
+    PolicySchedule.objects.filter(policy=policy).update(since=start)
+    grace = timedelta(minutes=15)
+    # 01:10: the 01:00 firing is still within its grace.
+    assert schedule.detect_missed(start + timedelta(minutes=40), grace) == []
+    missed = schedule.detect_missed(start + timedelta(hours=2, minutes=20), grace)
+    assert [m.due_at for m in missed] == [datetime(2026, 11, 20, h, 0, tzinfo=UTC) for h in (1, 2)]
+    assert {(m.cluster, m.policy, m.policy_name) for m in missed} == {
+        (catalog.cluster, policy, "weekly")}  # fmt: skip
+    assert schedule.detect_missed(start + timedelta(hours=2, minutes=20), grace) == []  # once
+    assert MissedBackup.objects.count() == 2
+    assert entries(audit.BACKUP_MISSED).count() == 2
+    assert "due at 2026-11-20 01:00 UTC did not start within 900 s" in (
+        entries(audit.BACKUP_MISSED).order_by("id").first().error)  # fmt: skip
+
+    alerts.evaluate()
+    alert = Alert.objects.get(rule__key="backup_missed", cleared__isnull=True)
+    assert (alert.state, alert.severity, alert.cluster, alert.subject) == (
+        "firing", "critical", catalog.cluster, f"policy:{policy.pk}")  # fmt: skip
+    assert "did not start at 2026-11-20 02:00 UTC (2 times missed)" in alert.message
+
+    schedule.fire_policy(policy.pk)  # a run starts: the condition is gone
+    alerts.evaluate()
+    alert.refresh_from_db()
+    assert alert.state == "cleared"
+
+
+def test_a_disabled_policy_misses_nothing_and_enabling_it_again_restarts_its_schedule(catalog, dba):
+    policy = new_policy(catalog, dba, schedule="*/5 * * * *")
+    schedule.set_policy_enabled(policy, False, actor=dba)
+    later = PolicySchedule.objects.get(policy=policy).since + timedelta(hours=1)
+    assert schedule.detect_missed(later, timedelta(0)) == []
+    schedule.set_policy_enabled(policy, True, actor=dba)
+    assert schedule.detect_missed(None, timedelta(minutes=10)) == []  # since is now
