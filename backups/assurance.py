@@ -1,0 +1,527 @@
+"""Backup assurance: what proves a cluster's backups can be restored, and to what point.
+
+- **Test restores** (`TestRestorePolicy`): each policy has a django-celery-beat PeriodicTask
+  (named after the policy, task `backups.scheduled_test_restore`, the policy's cron fields in
+  settings.TIME_ZONE), kept in step by the policy actions below in the same transaction as the
+  policy and its audit entry. A firing (or "Test restore now") queues the job
+  `backups.test_restore`, whose body `run_test_restore` restores the latest usable backup into
+  a new scratch directory on the policy's host, starts it on its own port, waits for recovery
+  to end, runs the check query, records a RestoreRun (`test_restore`, its duration: the RTO
+  figure) and stops and removes the scratch instance.
+- **WAL continuity** (`check_archive`): from the latest usable backup's start segment to the
+  newest archived one, is every segment in the repository (pgBackRest `repo-ls`) or the arclog
+  directory (pg_rman)? Recorded as an ArchiveCheck with the first gap and `restorable_to`, the
+  last point the cluster can be restored to; the RPO is the time since then.
+
+Every remote step goes through console.executor (audited there); each console change writes
+its own audit entry in the same transaction.
+"""
+
+import json
+import logging
+import re
+import time
+import zoneinfo
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from backups import assurance_wal as wal
+from backups.actions import PG_BIN, reader_node, repository, run_pgbackrest
+from backups.drivers import pgbackrest
+from backups.models import (
+    ArchiveCheck,
+    BackupCatalog,
+    BackupRun,
+    Engine,
+    RecoveryTargetKind,
+    RestoreRun,
+    RestoreStatus,
+    RunStatus,
+    TestRestorePolicy,
+)
+from clusters.models import Cluster, Node
+from console import audit, jobs
+from console.errors import ExpectedFailure
+from console.executor import ExecutorError, run_command, run_sql
+from console.models import AuditEntry, Job
+
+logger = logging.getLogger(__name__)
+
+SCHEDULE_TASK = "backups.scheduled_test_restore"
+TEST_RESTORE_JOB = "backups.test_restore"
+ARCHIVE_JOB = "backups.check_archives"
+POLICY_FIELDS = ("catalog", "node", "data_directory", "port", "schedule", "check_query", "enabled")
+_RECOVERY_TIMEOUT = 600.0
+_START_TIMEOUT = 120
+_ADDRESS_RE = re.compile(r"[A-Za-z0-9.:\-]+")
+_ACTIVE_JOB = (Job.Status.PENDING, Job.Status.RUNNING)
+
+
+def _zone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def _source(job) -> str:
+    return AuditEntry.Source.JOB if job is not None else AuditEntry.Source.UI
+
+
+# --- test restore policies and their PeriodicTask --------------------------------------------
+
+
+def next_run(policy: TestRestorePolicy, now: datetime | None = None) -> datetime | None:
+    """When beat fires this policy next (None when disabled)."""
+    if not policy.enabled:
+        return None
+    minute, hour, day_of_month, month, day_of_week = policy.schedule.split()
+    schedule = CrontabSchedule(minute=minute, hour=hour, day_of_month=day_of_month,
+                               month_of_year=month, day_of_week=day_of_week,
+                               timezone=_zone()).schedule  # fmt: skip
+    last, delta, _now = schedule.remaining_delta((now or timezone.now()).astimezone(_zone()))
+    return last + delta
+
+
+def describe(policy: TestRestorePolicy) -> str:
+    return (f"test restore of {policy.catalog} into {policy.node.name}:{policy.data_directory} "
+            f"port {policy.port} at '{policy.schedule}', "
+            f"{'enabled' if policy.enabled else 'disabled'}")  # fmt: skip
+
+
+def sync_schedule(policy: TestRestorePolicy, *, restart: bool = False) -> PeriodicTask:
+    """Create or update the policy's PeriodicTask (crontab, enabled, args). With `restart` beat
+    counts from now (no catch-up firing for a time before the change). Call inside the
+    action's transaction."""
+    minute, hour, day_of_month, month, day_of_week = policy.schedule.split()
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month,
+        day_of_week=day_of_week, timezone=_zone(),
+    )  # fmt: skip
+    task = PeriodicTask.objects.filter(name=policy.periodic_task_name).first()
+    old = task.crontab_id if task else None
+    task = task or PeriodicTask(name=policy.periodic_task_name)
+    task.task, task.args, task.kwargs = SCHEDULE_TASK, json.dumps([policy.pk]), "{}"
+    task.crontab, task.interval, task.solar, task.clocked = schedule, None, None, None
+    task.enabled = policy.enabled
+    task.description = f"Backups: {describe(policy)}"
+    if restart:
+        task.last_run_at = timezone.now()
+    task.save()
+    if old and old != schedule.pk:
+        CrontabSchedule.objects.filter(pk=old, periodictask__isnull=True).delete()
+    return task
+
+
+def save_test_restore_policy(
+    policy: TestRestorePolicy, *, actor, source: str = AuditEntry.Source.UI
+) -> TestRestorePolicy:
+    """Create or change a test restore policy and its PeriodicTask, audited
+    (backup.test_restore_policy) in one transaction. Validated here (ValidationError naming
+    the field, nothing saved). Saving an unchanged policy writes nothing."""
+    policy.full_clean()
+    names = [f"{n}_id" if n in ("catalog", "node") else n for n in POLICY_FIELDS]
+    before = None
+    if policy.pk is not None:
+        before = TestRestorePolicy.objects.filter(pk=policy.pk).values(*names).first()
+    now_values = {name: getattr(policy, name) for name in names}
+    if before is not None and before == now_values:
+        return policy
+    changed = [k for k, v in now_values.items() if before is None or before[k] != v]
+    with transaction.atomic():
+        policy.save()
+        sync_schedule(policy, restart=before is None or "schedule" in changed
+                      or "enabled" in changed)  # fmt: skip
+        what = "created" if before is None else f"changed ({', '.join(changed)})"
+        audit.append(audit.BACKUP_TEST_RESTORE_POLICY, actor=actor, source=source,
+                     target=f"test_restore_policy:{policy.pk}",
+                     output=f"{what}: {describe(policy)}")  # fmt: skip
+    return policy
+
+
+def delete_test_restore_policy(
+    policy: TestRestorePolicy, *, actor, source: str = AuditEntry.Source.UI
+) -> bool:
+    """Delete a policy and its PeriodicTask, audited, in one transaction. Its test restores
+    (RestoreRuns) stay. False when it was already gone (safe to retry)."""
+    with transaction.atomic():
+        locked = TestRestorePolicy.objects.select_for_update().filter(pk=policy.pk).first()
+        if locked is None:
+            return False
+        output = f"deleted: {describe(policy)}"
+        tasks = PeriodicTask.objects.filter(name=policy.periodic_task_name)
+        crontabs = list(tasks.values_list("crontab_id", flat=True))
+        tasks.delete()
+        CrontabSchedule.objects.filter(pk__in=crontabs, periodictask__isnull=True).delete()
+        pk = policy.pk
+        locked.delete()
+        audit.append(audit.BACKUP_TEST_RESTORE_POLICY, actor=actor, source=source,
+                     target=f"test_restore_policy:{pk}", output=output)  # fmt: skip
+    return True
+
+
+# --- starting a test restore -----------------------------------------------------------------
+
+
+def _active_test_restore(policy: TestRestorePolicy) -> Job | None:
+    return Job.objects.filter(kind=TEST_RESTORE_JOB, params__policy=policy.pk,
+                              status__in=_ACTIVE_JOB).first()  # fmt: skip
+
+
+def start_test_restore(
+    policy: TestRestorePolicy, *, actor, source: str = AuditEntry.Source.UI
+) -> Job:
+    """Queue the job backups.test_restore for `policy`, audited (backup.test_restore_start) in
+    the same transaction. One at a time per policy: while one is queued or running a second is
+    refused (ExpectedFailure) and nothing changes."""
+    with transaction.atomic():
+        TestRestorePolicy.objects.select_for_update().filter(pk=policy.pk).first()
+        running = _active_test_restore(policy)
+        if running is not None:
+            raise ExpectedFailure(f"A test restore of {policy.catalog} on {policy.node.name} is "
+                                  f"already queued or running (job {running.pk}).")  # fmt: skip
+        job = jobs.enqueue(TEST_RESTORE_JOB, f"test restore of {policy.catalog} on "
+                           f"{policy.node.name}", user=actor, source=source,
+                           params={"policy": policy.pk}, target=policy)  # fmt: skip
+        audit.append(audit.BACKUP_TEST_RESTORE_START, actor=actor, source=source,
+                     target=f"test_restore_policy:{policy.pk}", job_id=job.pk,
+                     output=f"queued: {describe(policy)}")  # fmt: skip
+    return job
+
+
+def fire_test_restore(policy_id: int) -> Job | None:
+    """What beat's task does: queue the policy's test restore (source "schedule"). A policy
+    gone or disabled does nothing; one still running is skipped, audited as a failure."""
+    policy = TestRestorePolicy.objects.select_related("catalog__cluster", "node").filter(
+        pk=policy_id).first()  # fmt: skip
+    if policy is None or not policy.enabled:
+        logger.info("test restore policy %s is gone or disabled; nothing queued", policy_id)
+        return None
+    try:
+        return start_test_restore(policy, actor=None, source=AuditEntry.Source.SCHEDULE)
+    except ExpectedFailure as exc:
+        audit.append(audit.BACKUP_TEST_RESTORE_START, source=AuditEntry.Source.SCHEDULE,
+                     status=AuditEntry.Status.FAILED, target=f"test_restore_policy:{policy_id}",
+                     error=f"scheduled test restore not started: {exc}")  # fmt: skip
+        return None
+
+
+# --- the test restore itself (the job's body) ------------------------------------------------
+
+
+def latest_usable(catalog: BackupCatalog) -> BackupRun | None:
+    return (BackupRun.objects.filter(catalog=catalog, status=RunStatus.OK).exclude(backup_id="")
+            .select_related("catalog").order_by("-started", "-id").first())  # fmt: skip
+
+
+def _scratch_target(policy: TestRestorePolicy):
+    """How the console reaches the scratch instance: the policy's host and port, with the
+    credentials of the cluster's primary (the restored server has the primary's roles)."""
+    primaries = Node.objects.filter(cluster_id=policy.catalog.cluster_id, role=Node.Role.PRIMARY,
+                                    service=Node.Service.POSTGRESQL)  # fmt: skip
+    source = primaries.first() or policy.node
+    return replace(source.pg_target(), name=f"{policy.node.name}:{policy.port}",
+                   host=policy.node.address, port=policy.port)  # fmt: skip
+
+
+def _run(node: Node, argv: list[str], *, actor, job, **kwargs):
+    return run_command(node, argv, actor=actor, job=job, action=audit.BACKUP_COMMAND,
+                       sudo_user="postgres", **kwargs)  # fmt: skip
+
+
+def run_test_restore(
+    policy: TestRestorePolicy, *, actor, job=None, log=None,
+    recovery_timeout: float = _RECOVERY_TIMEOUT,
+) -> RestoreRun:  # fmt: skip
+    """Restore the latest usable backup of the policy's catalog (`--set`, to the end of the
+    archived WAL) into a new scratch directory on the policy's host, start it on the policy's
+    port (archiving off, no synchronous standby, listening on the host's address), wait with a
+    deadline until recovery ended, run the check query, then stop and remove it. Recorded as a
+    RestoreRun (test_restore): status, the backup used, the check's result, `duration` from the
+    start of the restore until the check answered (the RTO figure), and on failure the
+    engine's or PostgreSQL's own message; audited (backup.restore at the start,
+    backup.test_restore with the outcome). A directory that already exists is never touched:
+    the run fails saying so. Raises ExpectedFailure after recording a failure."""
+    log = log or (lambda message: None)
+    catalog, node, directory = policy.catalog, policy.node, policy.data_directory.rstrip("/")
+    backup = latest_usable(catalog)
+    restore = RestoreRun(
+        cluster_id=catalog.cluster_id, catalog=catalog, target_node=node,
+        target_data_directory=directory, target_kind=RecoveryTargetKind.LATEST,
+        target_action="promote", test_restore=True, check_query=policy.check_query,
+        backup=backup, job=job, user=actor if getattr(actor, "is_authenticated", False) else None,
+        status=RestoreStatus.RUNNING, started=timezone.now(),
+    )  # fmt: skip
+    try:
+        with transaction.atomic():
+            restore.save()
+            audit.append(audit.BACKUP_RESTORE, actor=actor, source=_source(job), node=node.name,
+                         target=f"restore_run:{restore.pk}", job_id=job.pk if job else None,
+                         output=f"test restore of {catalog} (backup "
+                                f"{backup.backup_id if backup else '-'}) into {directory} "
+                                f"port {policy.port}")  # fmt: skip
+    except IntegrityError:
+        raise ExpectedFailure(f"A restore onto {node.name} is already running.") from None
+    t0 = time.monotonic()
+    created = False
+    try:
+        if backup is None:
+            raise ExpectedFailure(f"No usable (verified) backup in {catalog}: nothing to restore.")
+        if _run(node, ["test", "-e", directory], actor=actor, job=job, check=False).exit_code == 0:
+            raise ExpectedFailure(f"{directory} already exists on {node.name}; a test restore "
+                                  f"goes into a new directory and never touches an existing one "
+                                  f"(remove it if it is a leftover).")  # fmt: skip
+        command = pgbackrest.restore(repository(catalog), directory, label=backup.backup_id)
+        log(f"restoring backup {backup.backup_id} into {node.name}:{directory}")
+        created = True
+        run_pgbackrest(node, command, actor=actor, job=job, timeout=6 * 3600)
+        if not _ADDRESS_RE.fullmatch(node.address):  # it goes into pg_ctl's -o (a shell)
+            raise ExpectedFailure(f"{node.name}'s address {node.address!r} cannot be listened on.")
+        options = (f"-c port={policy.port} -c listen_addresses='{node.address}' "
+                   f"-c archive_mode=off -c synchronous_standby_names='' "
+                   f"-c unix_socket_directories='{directory}'")  # fmt: skip
+        log(f"starting the scratch instance on {node.name}:{policy.port}")
+        _run(node, [f"{PG_BIN}/pg_ctl", "-D", directory, "-l", f"{directory}/restore.log", "-o",
+                    options, "-w", "-t", str(_START_TIMEOUT), "start"], actor=actor, job=job,
+             timeout=_START_TIMEOUT + 30)  # fmt: skip
+        target = _scratch_target(policy)
+        _wait_for_recovery(target, recovery_timeout, actor=actor, job=job)
+        log(f"recovery ended; check query: {policy.check_query}")
+        result, ok = _check(target, policy.check_query, actor=actor, job=job)
+        duration = timedelta(seconds=time.monotonic() - t0)
+    except ExpectedFailure as exc:
+        message = str(exc)
+        if created:
+            message += _cleanup(node, directory, actor=actor, job=job)
+        _end(restore, RestoreStatus.FAILED, message, job=job, actor=actor,
+             duration=timedelta(seconds=time.monotonic() - t0))  # fmt: skip
+        raise ExpectedFailure(f"Test restore failed: {message}") from None
+    except BaseException:
+        if created:  # a bug or an interruption: still never leave a server running
+            _cleanup(node, directory, actor=actor, job=job)
+        _end(restore, RestoreStatus.FAILED, "internal error; see the job", job=job, actor=actor)
+        raise
+    leftover = _cleanup(node, directory, actor=actor, job=job)
+    if ok:
+        status, message = RestoreStatus.SUCCEEDED, f"restored backup {backup.backup_id}"
+    else:
+        status = RestoreStatus.FAILED
+        message = f"restored backup {backup.backup_id}, but the check query returned {result!r}"
+    _end(restore, status, message + leftover, job=job, actor=actor, duration=duration,
+         check_result=result, check_ok=ok)  # fmt: skip
+    log(f"test restore {status}: {message}{leftover}; took {duration.total_seconds():.1f} s")
+    if status != RestoreStatus.SUCCEEDED:
+        raise ExpectedFailure(f"Test restore failed: {message}{leftover}")
+    return restore
+
+
+def _wait_for_recovery(target, timeout: float, *, actor, job) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = run_sql(target, "backups:restore-recovery", actor=actor, job=job,
+                       action=audit.BACKUP_COMMAND, job_log=False).rows  # fmt: skip
+        if rows and rows[0][0] is False:
+            return
+        if time.monotonic() > deadline:
+            raise ExpectedFailure(f"Recovery did not end within {timeout:.0f} s.")
+        time.sleep(0.25)  # polling interval; the deadline decides
+
+
+def _check(target, query: str, *, actor, job) -> tuple[str, bool]:
+    """The first value of the check query's first row, as text; ok unless it is false or
+    NULL or there is no row. A query PostgreSQL refuses fails the test restore."""
+    try:
+        rows = run_sql(target, query, actor=actor, job=job, action=audit.BACKUP_COMMAND).rows
+    except ExecutorError as exc:
+        raise ExpectedFailure(f"the check query failed: {exc}") from None
+    value = rows[0][0] if rows and rows[0] else None
+    return ("" if value is None else str(value)), value not in (None, False)
+
+
+def _cleanup(node: Node, directory: str, *, actor, job) -> str:
+    """Stop the scratch instance (if it runs) and remove its directory; "" when it is gone,
+    else a sentence for the record saying what is left."""
+    if _run(node, ["test", "-e", f"{directory}/postmaster.pid"], actor=actor, job=job,
+            check=False).exit_code == 0:  # fmt: skip
+        _run(node, [f"{PG_BIN}/pg_ctl", "-D", directory, "-m", "fast", "-w", "-t", "60", "stop"],
+             actor=actor, job=job, check=False, timeout=90)  # fmt: skip
+    _run(node, ["rm", "-rf", "--one-file-system", "--", directory], actor=actor, job=job,
+         check=False)  # fmt: skip
+    if _run(node, ["test", "-e", directory], actor=actor, job=job, check=False).exit_code == 0:
+        return f" The scratch directory {directory} on {node.name} could not be removed."
+    return ""
+
+
+def _end(restore: RestoreRun, status: str, message: str, *, job, actor, **fields) -> None:
+    now = timezone.now()
+    fields.update(status=status, ended=now, message=message)
+    fields.setdefault("duration", now - restore.started)
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(restore, name, value)
+        restore.save(update_fields=list(fields))
+        failed = status != RestoreStatus.SUCCEEDED
+        seconds = restore.duration.total_seconds()
+        audit.append(audit.BACKUP_TEST_RESTORE, actor=actor, source=_source(job),
+                     node=restore.target_node.name, target=f"restore_run:{restore.pk}",
+                     job_id=job.pk if job else None,
+                     status=AuditEntry.Status.FAILED if failed else AuditEntry.Status.SUCCEEDED,
+                     output=f"{status} in {seconds:.1f} s; check: {restore.check_result!r}",
+                     error=message if failed else "")  # fmt: skip
+
+
+# --- WAL archive continuity --------------------------------------------------------------------
+
+
+def latest_usable_of_cluster(cluster: Cluster) -> BackupRun | None:
+    return (BackupRun.objects.filter(cluster=cluster, status=RunStatus.OK).exclude(backup_id="")
+            .select_related("catalog").order_by("-started", "-id").first())  # fmt: skip
+
+
+def _segment_size(node: Node, *, actor, job) -> tuple[int, str]:
+    try:
+        (row,) = run_sql(node, "backups:assurance-wal", actor=actor, job=job,
+                         action=audit.BACKUP_COMMAND).rows  # fmt: skip
+        return int(row[0]), ""
+    except ExecutorError as exc:
+        return wal.DEFAULT_SEGMENT_SIZE, (f" (the server could not be asked its WAL segment "
+                                          f"size, 16 MiB assumed: {exc})")  # fmt: skip
+
+
+def list_archive(catalog: BackupCatalog, backup: BackupRun, node: Node, *, actor, job=None):
+    """{segment name: archive time} of every segment in the catalog's archive that holds
+    `backup`'s WAL: pgBackRest's `repo-ls` of the stanza's archive id, or pg_rman's arclog
+    directory."""
+    if catalog.engine == Engine.PGBACKREST:
+        repo = repository(catalog)
+        listing = run_pgbackrest(node, pgbackrest.info(repo), actor=actor, job=job)
+        archive_id = wal.archive_id_of(listing.stdout, catalog.stanza, backup.backup_id)
+        if not archive_id:
+            raise ExpectedFailure(f"pgBackRest's info of {catalog} lists no archive for backup "
+                                  f"{backup.backup_id}.")  # fmt: skip
+        result = run_pgbackrest(node, wal.repo_ls(repo, archive_id), actor=actor, job=job)
+        return wal.parse_repo_ls(result.stdout)
+    command = wal.arclog_ls(catalog.arclog_path)
+    result = run_command(node, command.argv, actor=actor, job=job, action=audit.BACKUP_COMMAND,
+                         sudo_user=command.os_user, keep_output=False)  # fmt: skip
+    return wal.parse_arclog_ls(result.stdout)
+
+
+def check_archive(
+    cluster: Cluster, *, actor, job=None, catalog: BackupCatalog | None = None
+) -> ArchiveCheck:
+    """Check the WAL archive of `cluster` from its latest usable backup's start segment to the
+    newest archived segment and record an ArchiveCheck (audited, backup.archive_check, in the
+    same transaction): continuous or the first gap, and `restorable_to`, the archive time of
+    the last segment of the unbroken chain (at least the backup's own end). When the gap
+    falls inside the backup's own WAL nothing can be restored from it (restorable_to None).
+    A check that cannot run is recorded with `continuous` None and the reason. `catalog`:
+    check that catalog's latest usable backup (default: the cluster's newest, any catalog)."""
+    backup = latest_usable(catalog) if catalog else latest_usable_of_cluster(cluster)
+    check = ArchiveCheck(cluster=cluster, backup=backup, job=job,
+                         catalog=backup.catalog if backup else None)  # fmt: skip
+    try:
+        if backup is None:
+            raise ExpectedFailure("No usable (verified) backup: nothing can be restored.")
+        node = reader_node(backup.catalog)
+        size, note = _segment_size(node, actor=actor, job=job)
+        if not (backup.start_lsn and backup.timeline):
+            raise ExpectedFailure(f"Backup {backup.backup_id} has no start LSN recorded yet "
+                                  f"(read the catalog again).")  # fmt: skip
+        first = wal.lsn_segment(backup.timeline, backup.start_lsn, size)
+        segments = list_archive(backup.catalog, backup, node, actor=actor, job=job)
+        found = wal.walk(segments, first, size)
+        _fill(check, backup, found, size, note)
+    except ExpectedFailure as exc:
+        check.continuous, check.message = None if backup else False, str(exc)
+    check.checked_at = timezone.now()
+    with transaction.atomic():
+        check.save()
+        audit.append(audit.BACKUP_ARCHIVE_CHECK, actor=actor, source=_source(job),
+                     target=f"cluster:{cluster.name}", job_id=job.pk if job else None,
+                     status=(AuditEntry.Status.SUCCEEDED if check.continuous
+                             else AuditEntry.Status.FAILED),
+                     output=_summary(check))  # fmt: skip
+    return check
+
+
+def _fill(check: ArchiveCheck, backup: BackupRun, found: wal.Continuity, size: int, note: str):
+    check.first_segment, check.last_segment = found.first, found.last
+    check.first_gap, check.last_restorable_segment = found.first_gap, found.last_restorable
+    check.segments, check.missing = found.present, found.missing
+    check.continuous = found.continuous
+    stop = found.first
+    if backup.stop_lsn:
+        stop = wal.lsn_segment(backup.timeline, backup.stop_lsn, size)
+    gap_no = wal.parse_segment(found.first_gap, size)[1] if found.first_gap else None
+    if gap_no is not None and gap_no <= wal.parse_segment(stop, size)[1]:
+        check.restorable_to = None
+        check.message = (f"WAL {found.first_gap} of backup {backup.backup_id} itself is missing: "
+                         f"that backup cannot be restored.{note}")  # fmt: skip
+        return
+    points = [t for t in (found.restorable_to, backup.recovery_time or backup.ended) if t]
+    check.restorable_to = max(points) if points else None
+    if found.first_gap:
+        gaps = ", ".join(found.gaps) + (" ..." if found.missing > len(found.gaps) else "")
+        check.message = (f"{found.missing} segment(s) missing from {found.first_gap} on ({gaps}): "
+                         f"restorable only up to {found.last_restorable}.{note}")  # fmt: skip
+    else:
+        check.message = (f"{found.present} segments from {found.first} to {found.last}, none "
+                         f"missing.{note}")  # fmt: skip
+
+
+def _summary(check: ArchiveCheck) -> str:
+    state = {True: "continuous", False: "gap", None: "not checked"}[check.continuous]
+    return (f"archive of {check.cluster.name}: {state}; backup "
+            f"{check.backup.backup_id if check.backup else '-'}; first gap "
+            f"{check.first_gap or '-'}; last {check.last_segment or '-'}; restorable to "
+            f"{check.restorable_to.isoformat() if check.restorable_to else '-'}. "
+            f"{check.message}")  # fmt: skip
+
+
+def start_archive_check(
+    cluster: Cluster | None = None, *, actor, source: str = AuditEntry.Source.UI
+) -> Job | None:
+    """Queue the job backups.check_archives for one cluster (or, None, every cluster with a
+    backup catalog). Returns None, queuing nothing, while the same check is queued or
+    running. The job's own entries audit it (each ArchiveCheck, each remote call)."""
+    params = {"cluster": cluster.pk} if cluster is not None else {}
+    with transaction.atomic():
+        same = Job.objects.filter(kind=ARCHIVE_JOB, status__in=_ACTIVE_JOB, params=params)
+        if same.exists():
+            return None
+        title = f"WAL archive check of {cluster.name}" if cluster else "WAL archive checks"
+        return jobs.enqueue(ARCHIVE_JOB, title, user=actor, source=source, params=params,
+                            target=cluster)  # fmt: skip
+
+
+def check_archives(cluster_id: int | None = None, *, actor, job=None, log=None) -> list:
+    """The job's body: check_archive for one cluster, or for every cluster with a catalog."""
+    log = log or (lambda message: None)
+    clusters = Cluster.objects.filter(backup_catalogs__isnull=False).distinct().order_by("name")
+    if cluster_id is not None:
+        clusters = Cluster.objects.filter(pk=cluster_id)
+    checks = []
+    for cluster in clusters:
+        check = check_archive(cluster, actor=actor, job=job)
+        log(_summary(check))
+        checks.append(check)
+    return checks
+
+
+# --- what the assurance page shows -----------------------------------------------------------
+
+
+def newest_archive_checks(clusters=None) -> dict[int, ArchiveCheck]:
+    """The newest ArchiveCheck of each cluster, by cluster id (one query)."""
+    rows = ArchiveCheck.objects.order_by("cluster_id", "-checked_at", "-id")
+    if clusters is not None:
+        rows = rows.filter(cluster__in=clusters)
+    if connection.vendor == "postgresql":  # DISTINCT ON: one row per cluster
+        return {c.cluster_id: c for c in rows.distinct("cluster_id")}
+    found: dict[int, ArchiveCheck] = {}
+    for check in rows:
+        found.setdefault(check.cluster_id, check)
+    return found
