@@ -1,0 +1,571 @@
+"""The backup report for managers (read-only; DBAs and auditors read it too): per cluster and
+per environment, whether the company could get its data back and to what point.
+
+Per cluster: the newest usable backup and its age, the success rate of the backups started in
+the last 7, 30 and 90 days, missed schedules, retention compliance (does each catalog keep
+what its policies' retention asks), the last successful test restore and its duration, and
+the restorable point (RPO) from the newest WAL archive check when the console records them.
+
+`build()` reads all of it in a CONSTANT number of queries, whatever the number of clusters and
+runs (bench/backup_report.py measures it on 1,000 clusters and 1,000,000 runs):
+1. the environments (the filter's choices);
+2. the clusters shown, with their environment;
+3. the newest usable run of each (`BackupRun.objects.latest_usable`: one probe per cluster of
+   the partial index backups_run_usable_latest);
+4. per cluster, conditional counts over the three windows: one GROUP BY over the runs of the
+   last 90 days, an index-only scan of the covering index backups_run_report_window;
+5. per catalog, the retention figures: its usable full backups (a count on the partial index
+   backups_run_catalog_full) and its oldest usable backup (a probe of backups_run_catalog_usable);
+   both indexes come from migration 0005;
+6. the policies (their retention and whether they are enabled);
+7. the newest successful test restore of each cluster (a probe of backups_restore_cluster);
+8. missed schedules per window (one GROUP BY), when `backups.MissedBackup` exists;
+9. the newest archive check of each cluster, when `backups.ArchiveCheck` exists.
+Everything after that is Python over those rows: its cost grows with the clusters shown, not
+with the runs. Pure reads: nothing here writes, and nothing reaches a managed server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.apps import apps
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from backups.models import (
+    BackupCatalog,
+    BackupMode,
+    BackupPolicy,
+    BackupRun,
+    RestoreRun,
+    RestoreStatus,
+    RunStatus,
+)
+from clusters.models import Cluster, Environment
+from console.access import require_perm
+
+VIEW = "backups.view_backuprun"  # managers, auditors and DBAs hold it; the helpdesk does not
+WINDOWS = (7, 30, 90)  # days
+# A run counts in a success rate once it has an outcome: validated sound (ok, the success), or
+# not usable (done: never validated, error, corrupt, failed). Pending and running runs have no
+# outcome yet; deleted ones were removed by retention and their outcome is no longer known.
+FINISHED = (RunStatus.OK, RunStatus.DONE, RunStatus.ERROR, RunStatus.CORRUPT, RunStatus.FAILED)
+SORTS = {
+    "environment": "environment, then name",
+    "name": "name",
+    "age": "oldest last usable backup first",
+    "success": "lowest 30-day success rate first",
+    "missed": "most missed schedules (30 days) first",
+    "retention": "retention not met first",
+    "test_restore": "oldest test restore first",
+}
+MET, NOT_MET, NO_RETENTION, NO_POLICY = "met", "not met", "no retention set", "no policy"
+MISSED_UNTRACKED = (
+    "Missed schedules are not counted: this console does not record them yet "
+    "(backups.MissedBackup is missing)."
+)
+RPO_UNTRACKED = (
+    "The restorable point (RPO) is left out: this console does not record WAL archive "
+    "checks yet (backups.ArchiveCheck is missing)."
+)
+
+
+@dataclass(slots=True)
+class LastBackup:
+    pk: int
+    backup_id: str
+    mode: str
+    started: datetime | None
+    ended: datetime | None
+    duration: timedelta | None
+    total_bytes: int | None
+    written_bytes: int | None
+
+    @property
+    def finished(self) -> datetime | None:
+        return self.ended or self.started
+
+    @property
+    def duration_text(self) -> str:
+        return human_duration(self.duration)
+
+
+@dataclass(slots=True)
+class LastTestRestore:
+    pk: int
+    ended: datetime | None
+    duration: timedelta | None
+    check_ok: bool | None
+    backup_id: str
+    target: str
+
+    @property
+    def duration_text(self) -> str:
+        return human_duration(self.duration)
+
+
+@dataclass(slots=True)
+class Rate:
+    """Backups of one window: `ok` of `finished` (see FINISHED) usable."""
+
+    ok: int = 0
+    finished: int = 0
+
+    @property
+    def percent(self) -> float | None:
+        return round(100.0 * self.ok / self.finished, 1) if self.finished else None
+
+
+@dataclass
+class Retention:
+    """Does each catalog of the cluster keep what its enabled policies' retention asks?
+    `status` is MET, NOT_MET, NO_RETENTION or NO_POLICY; `reasons` say what is missing."""
+
+    status: str = NO_POLICY
+    reasons: list[str] = field(default_factory=list)
+    fulls_kept: int | None = None  # usable full backups, in the catalog that has fewest
+    fulls_wanted: int | None = None  # keep_data_generations / retention_full
+    oldest_days: float | None = None  # age of the oldest usable backup (the worst catalog)
+    days_wanted: int | None = None  # keep_data_days
+
+
+@dataclass
+class ClusterReport:
+    pk: int
+    name: str
+    kind: str
+    environment: str
+    policies: int = 0  # enabled policies
+    last_usable: LastBackup | None = None
+    age: timedelta | None = None  # since the newest usable backup ended
+    rates: dict[int, Rate] = field(default_factory=lambda: {d: Rate() for d in WINDOWS})
+    missed: dict[int, int] | None = None  # window -> missed schedules; None: not tracked
+    retention: Retention = field(default_factory=Retention)
+    test_restore: LastTestRestore | None = None
+    restorable_to: datetime | None = None  # newest archive check (when tracked)
+    rpo: timedelta | None = None
+    archive_continuous: bool | None = None  # that check: WAL unbroken since the last backup
+    archive_gap: str = ""  # its first missing segment
+    archive_checked: datetime | None = None
+
+    @property
+    def age_hours(self) -> float | None:
+        return round(self.age.total_seconds() / 3600, 1) if self.age is not None else None
+
+    @property
+    def age_text(self) -> str:
+        return human_age(self.age)
+
+    @property
+    def rpo_text(self) -> str:
+        return human_age(self.rpo)
+
+    @property
+    def rate_list(self) -> list[Rate]:
+        return [self.rates[d] for d in WINDOWS]
+
+    @property
+    def missed_7(self) -> int | None:
+        return None if self.missed is None else self.missed.get(7, 0)
+
+    @property
+    def missed_30(self) -> int | None:
+        return None if self.missed is None else self.missed.get(30, 0)
+
+    @property
+    def missed_90(self) -> int | None:
+        return None if self.missed is None else self.missed.get(90, 0)
+
+    @property
+    def test_restore_age(self) -> timedelta | None:
+        if self.test_restore is None or self.test_restore.ended is None:
+            return None
+        return self._now - self.test_restore.ended
+
+    _now: datetime | None = None
+
+
+@dataclass
+class EnvironmentSummary:
+    name: str
+    clusters: int = 0
+    with_usable: int = 0  # clusters with a usable backup
+    fresh: int = 0  # ... whose newest usable backup ended within FRESH
+    rates: dict[int, Rate] = field(default_factory=lambda: {d: Rate() for d in WINDOWS})
+    missed: dict[int, int] | None = None
+    retention_met: int = 0
+    retention_not_met: int = 0
+    tested: int = 0  # clusters with a successful test restore within 30 days
+    oldest_age: timedelta | None = None  # the worst last usable backup (None: none has one)
+
+    @property
+    def without_usable(self) -> int:
+        return self.clusters - self.with_usable
+
+
+FRESH = timedelta(hours=26)  # a daily backup, plus slack: "backed up in the last day"
+TESTED_WITHIN = timedelta(days=30)
+
+
+@dataclass
+class Report:
+    generated_at: datetime
+    environment: str  # the filter ("" for all)
+    sort: str
+    environments: list[str]
+    clusters: list[ClusterReport]
+    summaries: list[EnvironmentSummary]  # one per environment shown, then "all" when several
+    missed_tracked: bool
+    rpo_tracked: bool
+
+    @property
+    def period(self) -> str:
+        end = timezone.localtime(self.generated_at)
+        return (
+            ", ".join(
+                f"{d} days ({timezone.localtime(self.generated_at - timedelta(days=d)):%Y-%m-%d})"
+                for d in WINDOWS
+            )
+            + f" up to {end:%Y-%m-%d %H:%M %Z}"
+        )
+
+    @property
+    def notes(self) -> list[str]:
+        return [n for n, tracked in ((MISSED_UNTRACKED, self.missed_tracked),
+                                     (RPO_UNTRACKED, self.rpo_tracked)) if not tracked]  # fmt: skip
+
+
+def _model(name: str):
+    """A model another part of the backups work adds (None until it exists)."""
+    try:
+        return apps.get_model("backups", name)
+    except LookupError:
+        return None
+
+
+def clusters_for_report(user):
+    """The clusters `user` may see in the report (every cluster; PermissionDenied without
+    backups.view_backuprun)."""
+    require_perm(user, VIEW)
+    return Cluster.objects.all()
+
+
+def build(user, *, environment: str = "", sort: str = "environment", cluster: int | None = None,
+          now: datetime | None = None) -> Report:  # fmt: skip
+    """The report of the clusters `user` may see (None: the console itself, for the scheduled
+    mail) in `environment` (all when blank), or of one `cluster` (a pk), sorted by one of
+    SORTS. A constant number of queries (see the module docstring)."""
+    now = now or timezone.now()
+    sort = sort if sort in SORTS else "environment"
+    chosen = Cluster.objects.all() if user is None else clusters_for_report(user)
+    if cluster is not None:
+        chosen = chosen.filter(pk=cluster)
+    elif environment:
+        chosen = chosen.filter(environment__name=environment)
+    names = list(Environment.objects.order_by("name").values_list("name", flat=True))  # 1
+    rows = {
+        pk: ClusterReport(pk, name, kind, env, _now=now)
+        for pk, name, kind, env in chosen.order_by("environment__name", "name").values_list(
+            "pk", "name", "kind", "environment__name"
+        )  # 2
+    }
+    missed_model, archive_model = _model("MissedBackup"), _model("ArchiveCheck")
+    if rows:
+        ids = chosen.values("pk")
+        _last_usable(rows, chosen, now)  # 3
+        scoped = cluster is not None or bool(environment)
+        catalogs = _run_figures(rows, ids if scoped else None, now)  # 4, 5
+        _retention(rows, ids, catalogs, now)  # 6
+        _test_restores(rows, chosen)  # 7
+        if missed_model is not None:
+            _missed(rows, ids, missed_model, now)  # 8
+        if archive_model is not None:
+            _archive_checks(rows, chosen, archive_model, now)  # 9
+    clusters = sort_rows(list(rows.values()), sort)
+    return Report(
+        generated_at=now, environment=environment, sort=sort, environments=names,
+        clusters=clusters, summaries=summarise(clusters, now, missed_model is not None),
+        missed_tracked=missed_model is not None, rpo_tracked=archive_model is not None,
+    )  # fmt: skip
+
+
+def _last_usable(rows: dict, chosen, now: datetime) -> None:
+    fields = ("pk", "cluster_id", "backup_id", "mode", "started", "ended", "duration",
+              "total_bytes", "written_bytes")  # fmt: skip
+    for values in BackupRun.objects.latest_usable(chosen).order_by().values_list(*fields):
+        pk, cluster_id, *rest = values
+        last = LastBackup(pk, *rest)
+        row = rows.get(cluster_id)
+        if row is None:  # a cluster created since the clusters were read
+            continue
+        row.last_usable = last
+        if last.finished is not None:
+            row.age = max(timedelta(0), now - last.finished)
+
+
+def _run_figures(rows: dict, ids, now: datetime) -> dict[int, dict]:
+    """Window counts per cluster: the runs started in the last 90 days, from the covering
+    index backups_run_report_window (`ids` None: every cluster, no join needed). Then per
+    catalog the retention figures, each a probe of a partial index:
+    {catalog_id: {"fulls": usable full backups, "oldest": datetime | None}}."""
+    usable = Q(status=RunStatus.OK)
+    finished = Q(status__in=FINISHED)
+    counts = {}
+    for d in WINDOWS:
+        since = Q(started__gte=now - timedelta(days=d))
+        counts[f"ok_{d}"] = Count("cluster", filter=since & usable)
+        counts[f"finished_{d}"] = Count("cluster", filter=since & finished)
+    runs = BackupRun.objects.all() if ids is None else BackupRun.objects.filter(cluster__in=ids)
+    windows = (
+        runs.filter(started__gte=now - timedelta(days=max(WINDOWS)))
+        .values("cluster_id")
+        .order_by()
+        .annotate(**counts)
+    )
+    for f in windows:
+        row = rows.get(f["cluster_id"])
+        if row is None:  # a cluster created since the clusters were read
+            continue
+        for d in WINDOWS:
+            row.rates[d].ok, row.rates[d].finished = f[f"ok_{d}"], f[f"finished_{d}"]
+    kept = BackupRun.objects.filter(catalog=OuterRef("pk"), status=RunStatus.OK)
+    fulls = (
+        kept.filter(mode=BackupMode.FULL)
+        .order_by()
+        .values("catalog")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    catalogs = (
+        BackupCatalog.objects.all()
+        if ids is None
+        else BackupCatalog.objects.filter(cluster__in=ids)
+    )
+    catalogs = catalogs.annotate(
+        fulls_=Subquery(fulls), oldest_=Subquery(kept.order_by("started").values("started")[:1])
+    )
+    return {
+        pk: {"fulls": n or 0, "oldest": oldest}
+        for pk, n, oldest in catalogs.order_by().values_list("pk", "fulls_", "oldest_")
+    }
+
+
+def _retention(rows: dict, ids, catalogs: dict, now: datetime) -> None:
+    """Each catalog against the largest retention its enabled policies ask (a catalog's
+    retention is applied to the whole catalog, whichever policy's backup triggered it)."""
+    wanted: dict[int, dict] = {}  # catalog -> {"cluster", "name", "fulls", "days"}
+    policies = BackupPolicy.objects.filter(catalog__cluster__in=ids, enabled=True).values_list(
+        "catalog_id", "catalog__cluster_id", "catalog__name", "keep_data_generations",
+        "retention_full", "keep_data_days",
+    )  # fmt: skip
+    for catalog_id, cluster_id, name, generations, retention_full, days in policies:
+        if cluster_id not in rows:  # a cluster created since the clusters were read
+            continue
+        rows[cluster_id].policies += 1
+        w = wanted.setdefault(catalog_id, {"cluster": cluster_id, "name": name, "fulls": None,
+                                           "days": None})  # fmt: skip
+        fulls = max(generations or 0, retention_full or 0) or None
+        if fulls is not None:
+            w["fulls"] = max(w["fulls"] or 0, fulls)
+        if days:
+            w["days"] = max(w["days"] or 0, days)
+    for catalog_id, w in sorted(wanted.items(), key=lambda item: item[1]["name"]):
+        retention = rows[w["cluster"]].retention
+        if retention.status == NO_POLICY:
+            retention.status = NO_RETENTION
+        if w["fulls"] is None and w["days"] is None:
+            continue
+        if retention.status == NO_RETENTION:
+            retention.status = MET
+        have = catalogs.get(catalog_id, {"fulls": 0, "oldest": None})
+        if w["fulls"] is not None:
+            kept = have["fulls"]
+            if retention.fulls_kept is None or kept < retention.fulls_kept:
+                retention.fulls_kept, retention.fulls_wanted = kept, w["fulls"]
+            if kept < w["fulls"]:
+                retention.status = NOT_MET
+                retention.reasons.append(
+                    f"{w['name']}: {kept} usable full backup{'s' if kept != 1 else ''}, "
+                    f"the policy keeps {w['fulls']}"
+                )
+        if w["days"] is not None:
+            oldest = have["oldest"]
+            age = (now - oldest).total_seconds() / 86400 if oldest else 0.0
+            if retention.oldest_days is None or age < retention.oldest_days:
+                retention.oldest_days, retention.days_wanted = round(age, 1), w["days"]
+            if age < w["days"]:
+                retention.status = NOT_MET
+                retention.reasons.append(
+                    f"{w['name']}: the oldest usable backup is {age:.1f} days old, "
+                    f"the policy keeps {w['days']} days"
+                    if oldest
+                    else f"{w['name']}: no usable backup, the policy keeps {w['days']} days"
+                )
+
+
+def _test_restores(rows: dict, chosen) -> None:
+    newest = (
+        RestoreRun.objects.filter(
+            cluster=OuterRef("pk"), test_restore=True, status=RestoreStatus.SUCCEEDED
+        )
+        .order_by("-created")
+        .values("pk")[:1]
+    )
+    found = RestoreRun.objects.filter(
+        pk__in=chosen.annotate(restore_=Subquery(newest)).values("restore_")
+    ).values_list("pk", "cluster_id", "ended", "duration", "check_ok", "backup__backup_id",
+                  "target_node__name")  # fmt: skip
+    for pk, cluster_id, ended, duration, check_ok, backup_id, target in found:
+        if cluster_id not in rows:
+            continue
+        rows[cluster_id].test_restore = LastTestRestore(
+            pk, ended, duration, check_ok, backup_id or "", target or ""
+        )
+
+
+def _missed(rows: dict, ids, model, now: datetime) -> None:
+    counts = {f"m_{d}": Count("pk", filter=Q(due_at__gte=now - timedelta(days=d))) for d in WINDOWS}
+    for row in rows.values():
+        row.missed = dict.fromkeys(WINDOWS, 0)
+    since = now - timedelta(days=max(WINDOWS))
+    found = (
+        model.objects.filter(cluster__in=ids, due_at__gte=since)
+        .values("cluster_id")
+        .order_by()
+        .annotate(**counts)
+    )
+    for f in found:
+        if f["cluster_id"] in rows:
+            rows[f["cluster_id"]].missed = {d: f[f"m_{d}"] for d in WINDOWS}
+
+
+def _archive_checks(rows: dict, chosen, model, now: datetime) -> None:
+    """The restorable point of each cluster from its newest archive check (assurance): one
+    probe of backups_archivecheck_latest per cluster."""
+    newest = model.objects.filter(cluster=OuterRef("pk")).order_by("-checked_at").values("pk")[:1]
+    found = model.objects.filter(
+        pk__in=chosen.annotate(check_=Subquery(newest)).values("check_")
+    ).values_list("cluster_id", "restorable_to", "continuous", "first_gap", "checked_at")
+    for cluster_id, restorable_to, continuous, first_gap, checked_at in found:
+        row = rows.get(cluster_id)
+        if row is None:
+            continue
+        row.restorable_to, row.archive_continuous = restorable_to, continuous
+        row.archive_gap, row.archive_checked = first_gap, checked_at
+        row.rpo = max(timedelta(0), now - restorable_to) if restorable_to else None
+
+
+_NEVER = timedelta(days=100_000)  # sorts "no backup" after every real age
+
+
+def sort_rows(rows: list[ClusterReport], sort: str) -> list[ClusterReport]:
+    """Sort in Python: the rows are all in memory anyway (the summary needs them)."""
+    name = lambda r: (r.name.lower(), r.pk)  # noqa: E731
+    keys = {
+        "environment": lambda r: (r.environment.lower(), *name(r)),
+        "name": name,
+        "age": lambda r: (-(r.age if r.age is not None else _NEVER).total_seconds(), *name(r)),
+        "success": lambda r: (
+            r.rates[30].percent if r.rates[30].percent is not None else 101.0,
+            *name(r),
+        ),
+        "missed": lambda r: (-(r.missed or {}).get(30, 0), *name(r)),
+        "retention": lambda r: (
+            [NOT_MET, NO_POLICY, NO_RETENTION, MET].index(r.retention.status),
+            *name(r),
+        ),
+        "test_restore": lambda r: (
+            -(r.test_restore_age if r.test_restore_age is not None else _NEVER).total_seconds(),
+            *name(r),
+        ),
+    }
+    return sorted(rows, key=keys.get(sort, keys["environment"]))
+
+
+def summarise(rows: list[ClusterReport], now: datetime, missed_tracked: bool):
+    """One summary per environment (by name), then one over all of them when several."""
+    by_env: dict[str, EnvironmentSummary] = {}
+    total = EnvironmentSummary("all environments")
+    for row in rows:
+        env = by_env.setdefault(row.environment, EnvironmentSummary(row.environment))
+        for s in (env, total):
+            _add(s, row, now, missed_tracked)
+    summaries = [by_env[n] for n in sorted(by_env, key=str.lower)]
+    return summaries + [total] if len(summaries) > 1 else summaries
+
+
+def _add(s: EnvironmentSummary, row: ClusterReport, now: datetime, missed_tracked: bool) -> None:
+    s.clusters += 1
+    if row.last_usable is not None:
+        s.with_usable += 1
+        if row.age is not None and row.age <= FRESH:
+            s.fresh += 1
+    worst = row.age if row.last_usable is not None else None
+    if row.last_usable is None:
+        s.oldest_age = _NEVER if s.oldest_age is None else max(s.oldest_age, _NEVER)
+    elif worst is not None:
+        s.oldest_age = worst if s.oldest_age is None else max(s.oldest_age, worst)
+    for d in WINDOWS:
+        s.rates[d].ok += row.rates[d].ok
+        s.rates[d].finished += row.rates[d].finished
+    if missed_tracked:
+        s.missed = s.missed or dict.fromkeys(WINDOWS, 0)
+        for d in WINDOWS:
+            s.missed[d] += (row.missed or {}).get(d, 0)
+    if row.retention.status == MET:
+        s.retention_met += 1
+    elif row.retention.status == NOT_MET:
+        s.retention_not_met += 1
+    if row.test_restore_age is not None and row.test_restore_age <= TESTED_WITHIN:
+        s.tested += 1
+
+
+def human_age(age: timedelta | None) -> str:
+    """3 h, 2.5 d: an age for people ("—" when there is none)."""
+    if age is None:
+        return "—"
+    if never(age):
+        return "never"
+    hours = age.total_seconds() / 3600
+    if hours < 1:
+        return f"{max(0, round(hours * 60))} min"
+    if hours < 48:
+        return f"{hours:.1f} h" if hours < 10 else f"{hours:.0f} h"
+    return f"{hours / 24:.1f} d"
+
+
+def human_duration(duration: timedelta | None) -> str:
+    """42 s, 12 min, 1.5 h ("—" when unknown)."""
+    if duration is None:
+        return "—"
+    seconds = duration.total_seconds()
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def percent(rate: Rate) -> str:
+    return "—" if rate.percent is None else f"{rate.percent:g} %"
+
+
+def never(age: timedelta | None) -> bool:
+    """True for the "no usable backup at all" sentinel of EnvironmentSummary.oldest_age."""
+    return age is not None and age >= _NEVER
+
+
+def history(cluster: Cluster, *, now: datetime | None = None, days: int = max(WINDOWS),
+            limit: int = 5000) -> list[dict]:  # fmt: skip
+    """The runs of `cluster` started in the last `days`, oldest first, for its charts (sizes
+    and durations over time): one query on the index (cluster, started DESC)."""
+    now = now or timezone.now()
+    runs = (
+        BackupRun.objects.filter(cluster=cluster, started__gte=now - timedelta(days=days))
+        .order_by("-started")
+        .values("pk", "backup_id", "mode", "status", "started", "ended", "duration",
+                "data_bytes", "total_bytes", "written_bytes", "database_bytes")[:limit]
+    )  # fmt: skip
+    return list(reversed(runs))
