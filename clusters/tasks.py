@@ -6,6 +6,7 @@ from clusters import alerts, registration
 from clusters import collect as collector
 from clusters import status as cluster_status
 from clusters.models import Cluster, Node, PendingRegistration
+from clusters.provision import mariadb as provision_mariadb  # noqa: F401 (its job task)
 from console import jobs
 from console.jobs import JobContext, JobFailed
 from console.models import AuditEntry, Job
