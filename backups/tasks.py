@@ -29,5 +29,7 @@ def detect_missed() -> None:
     schedule.detect_missed()
 
 
-# The restore wizard's jobs (backups.restore, backups.restore_cleanup) live in its module.
-from backups import restore  # noqa: E402, F401
+# Jobs living in their area's module: the restore wizard's (backups.restore,
+# backups.restore_cleanup), backup assurance's (test restores, WAL archive checks) and the
+# weekly report mail's (backups.mail_report_scheduled, backups.mail_report).
+from backups import assurance_tasks, report_mail, restore  # noqa: E402, F401

@@ -99,6 +99,15 @@ PERSONAS["dba"] += _BACKUPS_VIEW + [
 ]
 PERSONAS["manager"] += _BACKUPS_VIEW
 PERSONAS["auditor"] += _BACKUPS_VIEW
+# Backup assurance (issue 7 part 5): DBAs schedule and start test restores and archive
+# checks; managers and auditors read them (the restores are RestoreRuns, read above).
+_ASSURANCE_VIEW = ["backups.view_testrestorepolicy", "backups.view_archivecheck"]
+PERSONAS["dba"] += _ASSURANCE_VIEW + ["backups.add_testrestorepolicy",
+                                      "backups.change_testrestorepolicy",
+                                      "backups.delete_testrestorepolicy",
+                                      "backups.add_archivecheck"]  # fmt: skip
+PERSONAS["manager"] += _ASSURANCE_VIEW
+PERSONAS["auditor"] += _ASSURANCE_VIEW
 
 
 def sync_personas(**_kwargs) -> list[str]:

@@ -410,6 +410,13 @@ CELERY_BEAT_SCHEDULE["clusters.rollup_samples"] = {
 # passed this long ago without a run starting is recorded as missed (and alerts).
 BACKUPS_MISSED_GRACE_SECONDS = env_int("BACKUPS_MISSED_GRACE_SECONDS", 900, minimum=0)
 CELERY_BEAT_SCHEDULE["backups.detect_missed"] = {"task": "backups.detect_missed", "schedule": 60.0}
+# Backup assurance (backups.assurance): each test restore policy has its own PeriodicTask; the
+# WAL archive of every cluster with a catalog is checked this often (seconds).
+BACKUPS_ARCHIVE_CHECK_SECONDS = env_int("BACKUPS_ARCHIVE_CHECK_SECONDS", 900, minimum=60)
+CELERY_BEAT_SCHEDULE["backups.scheduled_archive_checks"] = {
+    "task": "backups.scheduled_archive_checks",
+    "schedule": float(BACKUPS_ARCHIVE_CHECK_SECONDS),
+}
 
 # --- Alert mails (clusters.notify), through Django's email settings ----------------------------
 ALERT_EMAIL_TO = env_list("ALERT_EMAIL_TO")  # every alert mail goes here (and to a rule's own)
@@ -424,6 +431,31 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)  # seconds; never block 
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "dbconsole@localhost")
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL: set one of them, not both")
+
+# --- The weekly backup report by mail (backups.report_mail), through the email settings above --
+BACKUP_REPORT_RECIPIENTS = env_list("BACKUP_REPORT_RECIPIENTS")  # empty: no mail is sent
+BACKUP_REPORT_SCHEDULE = env_str("BACKUP_REPORT_SCHEDULE", "0 7 * * 1") or ""  # Mondays 07:00
+
+
+def _crontab(name: str, text: str):
+    """Five cron fields (minute hour day-of-month month day-of-week) as a Celery crontab."""
+    from celery.schedules import crontab
+
+    fields = text.split()
+    try:
+        if len(fields) != 5:
+            raise ValueError("expected five cron fields: minute hour day-of-month month weekday")
+        minute, hour, day_of_month, month_of_year, day_of_week = fields
+        return crontab(minute=minute, hour=hour, day_of_month=day_of_month,
+                       month_of_year=month_of_year, day_of_week=day_of_week)  # fmt: skip
+    except ValueError as e:
+        raise ImproperlyConfigured(f"{name}: {e}, got {text!r}") from None
+
+
+CELERY_BEAT_SCHEDULE["backups.mail_report_scheduled"] = {
+    "task": "backups.mail_report_scheduled",
+    "schedule": _crontab("BACKUP_REPORT_SCHEDULE", BACKUP_REPORT_SCHEDULE),
+}
 
 # --- People and database accounts (users) -----------------------------------------------------
 # The directory sync reads people with the sign-in's LDAP server and account (LDAP_*).
