@@ -110,6 +110,8 @@ BACKUP_POLICY_DELETED = "backup.policy_deleted"
 BACKUP_SCHEDULE_SKIPPED = "backup.schedule_skipped"
 BACKUP_MISSED = "backup.missed"
 BACKUP_FINISHED = "backup.finished"
+# The weekly backup report by mail (backups.report_mail, issue 7 part 6)
+BACKUP_REPORT_MAILED = "backup.report_mailed"
 
 # High availability (clusters.ha, issue 8 parts 3-4): pgpool-II, switchover, failover, fencing
 HA_PGPOOL_DEPLOYED = "ha.pgpool_deployed"
