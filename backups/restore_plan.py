@@ -117,10 +117,10 @@ def parse_target(
 
 
 def usable_backups(catalog: BackupCatalog):
-    """The backups a restore may use: validated and sound (`ok`), newest end first."""
-    return BackupRun.objects.filter(catalog=catalog, status=RunStatus.OK).order_by(
-        "-ended", "-started", "-id"
-    )
+    """The backups a restore may start from: validated and sound (`ok`), newest end first.
+    A pg_rman archive backup holds only WAL: never a base (its WAL is still replayed)."""
+    runs = BackupRun.objects.filter(catalog=catalog, status=RunStatus.OK).exclude(mode="archive")
+    return runs.order_by("-ended", "-started", "-id")
 
 
 def choose_backup(catalog: BackupCatalog, target: RecoveryTarget) -> BackupRun:
