@@ -158,6 +158,29 @@ def test_a_person_removed_from_slapd_is_offboarded_by_the_next_sync(erin, direct
     assert not AuditEntry.objects.filter(output__contains=DB_PASSWORD).exists()
 
 
+def test_a_directory_outage_offboards_nobody_and_the_next_sync_does(erin, directory, lab):
+    """erin is removed from slapd, then slapd stops before the sync: the sync holds, she stays
+    active, no offboarding starts and she still logs in everywhere. slapd back, the next sync
+    finds her gone and her offboarding starts."""
+    directory.remove(UID)
+    faults.stop_server(lab, "ldap")
+    try:
+        held = _run_job(Job.objects.create(kind="users.sync_directory", title="sync"),
+                        tasks.sync_directory.body)  # fmt: skip
+    finally:
+        faults.start_server(lab, "ldap")
+    assert held.status == "failed" and "cannot reach the directory" in held.error
+    erin.refresh_from_db()
+    assert erin.state == "active" and not OffboardingRun.objects.exists()
+    pg_connect(UID, DB_PASSWORD).close()
+    my_connect(UID, DB_PASSWORD).close()
+    assert not AuditEntry.objects.filter(action="account.locked").exists()
+    sync = _run_job(Job.objects.create(kind="users.sync_directory", title="sync"),
+                    tasks.sync_directory.body)  # fmt: skip
+    assert sync.status == "succeeded" and sync.result["left"] == 1
+    assert OffboardingRun.objects.get(person=erin).state == "requested"
+
+
 def test_running_it_twice_changes_nothing_more(erin, helpdesk):
     run = offboarding.start_offboarding(erin, actor=helpdesk, confirmation=UID)
     assert _offboard_job(run).status == "succeeded"

@@ -7,17 +7,21 @@ hand-over, and verify on every server that each lock holds.
   a person with a run that is not undone gets that run back, and nothing more happens.
 - `request_offboarding(person, *, job)`: the directory sync found the person left; the run
   starts by itself, or waits for approval when PEOPLE_OFFBOARD_APPROVAL is on.
-- `run_offboarding(run, *, job)`: the job body; every cluster at once (a bounded thread pool,
-  each worker on its own console connection, each statement under PEOPLE_OFFBOARD_SERVER_TIMEOUT
-  through the executor). A server that cannot be done leaves the run `incomplete` with the
-  reason and a `next_retry_at`; `retry_offboardings` (Celery beat) queues it again until done.
+- `run_offboarding(run, *, job)`: the job body; every cluster at once (a bounded
+  thread pool, each worker on its own console connection; per account and server one executor
+  session, its statements under the executor's timeouts and a SERVER_SECONDS deadline; the
+  remote half is offboarding_remote.py). A server that cannot be done leaves the run
+  `incomplete` with the reason and a `next_retry_at`; `retry_offboardings` (Celery beat) queues
+  it again until done. The steps, the inventory's `locked` and the job's log lines are written
+  in batches by the calling thread as the workers finish accounts.
 - `undo_offboarding(run, *, actor, confirmation)`: unlock what this offboarding locked (never
-  an account that was locked before), audited.
+  an account that was locked before), audited; the same pool and deadline.
 
-Verification is an independent read on every database server of the account's cluster
-(primary and standbys): the lock (PostgreSQL rolcanlogin false, MariaDB ACCOUNT LOCK) and no
-session left. It is not a login attempt: the console does not know people's passwords, and both
-engines check the lock only after the password (see docs/offboarding.md, measured on the lab).
+Verification is a read on every database server of the account's cluster (primary and
+standbys), after the lock is committed: the lock (PostgreSQL rolcanlogin false, MariaDB ACCOUNT
+LOCK) and no session left. It is not a login attempt: the console does not know people's
+passwords, and both engines check the lock only after the password (see docs/offboarding.md,
+measured on the lab).
 """
 
 import queue
@@ -29,16 +33,18 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from clusters.models import Node
 from console import audit, jobs
 from console.errors import ExpectedFailure
-from console.models import AuditEntry, Job
-from users import dbops
+from console.executor.redact import redact
+from console.models import AuditEntry, Job, JobLogLine
+from users.actions import offboarding_remote as remote
 from users.models import DatabaseAccount, OffboardingRun, OffboardingStep, Person
 
 JOB_KIND = "users.offboard_person"
 WORKERS = 32  # clusters done at once; a server that does not answer delays only its own
-VERIFY_SECONDS = 10.0  # how long verification waits for a standby to replay / a kill to land
+SERVER_SECONDS = 30.0  # per account and server: no statement is sent after this deadline
+_STEP_FIELDS = ["attempts", "locked_before", "locked_at", "sessions_ended", "verified_at",
+                "servers", "evidence", "result", "error"]  # fmt: skip
 _OPEN = (OffboardingRun.State.REQUESTED, OffboardingRun.State.RUNNING)
 
 
@@ -155,115 +161,118 @@ def _plan_steps(run: OffboardingRun) -> list[OffboardingStep]:
         for a, kind in wanted
         if a.pk not in known
     )
-    return list(run.steps.select_related("account__cluster", "account__node__db_credential"))
+    return list(run.steps.select_related("account__cluster"))
 
 
-def _database_nodes(account: DatabaseAccount, first: Node) -> list[Node]:
-    """Every server of the account's cluster where a login could happen: `first`, the one that
-    changes it, then the others of its engine (standbys and replicas receive the lock)."""
-    service = Node.Service.POSTGRESQL if dbops.is_postgres(account) else Node.Service.MARIADB
-    others = account.cluster.nodes.select_related("db_credential").filter(service=service)
-    return [first, *others.exclude(pk=first.pk).order_by("name")]
+def _in_parallel(groups: list[list], work, save) -> None:
+    """`work(item)` for every item of every group: the groups (a cluster's items each) at once,
+    by a bounded pool of WORKERS threads that each take the next group until none is left, the
+    items of a group one after another. Each thread has its own console connection, closed once
+    when it has no group left (closing it after every cluster cost the metadata database a new
+    connection per cluster). `save(results)` runs in the calling thread with what has finished
+    so far, in batches: the steps are written together rather than one UPDATE per account. An
+    exception in a worker is raised here once the results that did finish are saved."""
+    todo, done = queue.SimpleQueue(), queue.SimpleQueue()
+    for group in groups:
+        todo.put(group)
+
+    def worker() -> None:
+        try:
+            while True:
+                try:
+                    group = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    done.put([work(item) for item in group])
+                except BaseException as e:
+                    done.put(e)
+                    raise
+        finally:
+            connection.close()  # the thread's own console connection
+
+    workers, remaining = min(WORKERS, len(groups)), len(groups)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="offboard") as pool:
+        for _ in range(workers):
+            pool.submit(worker)
+        while remaining:
+            batch = [done.get()]
+            while len(batch) < remaining:
+                try:
+                    batch.append(done.get_nowait())
+                except queue.Empty:
+                    break
+            remaining -= len(batch)
+            save([r for b in batch if not isinstance(b, BaseException) for r in b])
+            for b in batch:
+                if isinstance(b, BaseException):
+                    raise b
 
 
-def _verify(step: OffboardingStep, first: Node, *, job) -> tuple[bool, str, list[str]]:
-    """Read the lock and the sessions on every server of the cluster; if any session is left,
-    end the account's sessions (every server) and read again, waiting up to VERIFY_SECONDS for
-    a standby to replay the lock and killed sessions to go. Returns (holds, evidence, servers).
-
-    The reads come after the lock is committed, so a session they do not see cannot start any
-    more: terminating only when one is seen ends the same sessions as terminating always, and
-    saves a statement per account (the reads stay out of the job's log: one line per account
-    is written by run_offboarding)."""
-    account = step.account
-    lines, servers, holds = [], [], True
-    engine_fact = "rolcanlogin" if dbops.is_postgres(account) else "account_locked"
-    nodes = _database_nodes(account, first)
-    read = {n.pk: dbops.account_state(account, job=job, node=n, job_log=False) for n in nodes}
-    if any(s["exists"] and s["sessions"] for s in read.values()):
-        step.sessions_ended += dbops.terminate_sessions(account, job=job)
-        read = {}  # read again below
-    for node in nodes:
-        deadline = time.monotonic() + VERIFY_SECONDS
-        state = read.get(node.pk)
-        while True:
-            state = state or dbops.account_state(account, job=job, node=node, job_log=False)
-            done = not state["exists"] or (state["locked"] and state["sessions"] == 0)
-            if done or time.monotonic() >= deadline:
-                break
-            time.sleep(0.2)  # polling the server with a deadline, not synchronising on time
-            state = None
-        servers.append(node.name)
-        if not state["exists"]:
-            lines.append(f"{node.name}: no such account (nobody can log in as it)")
-            continue
-        value = (not state["locked"]) if engine_fact == "rolcanlogin" else state["locked"]
-        lines.append(f"{node.name}: {engine_fact}={str(value).lower()}, "
-                     f"{state['sessions']} session(s)")  # fmt: skip
-        holds = holds and state["locked"] and state["sessions"] == 0
-    return holds, "; ".join(lines), servers
+def _by_cluster(steps: list[OffboardingStep]) -> list[list[OffboardingStep]]:
+    groups: dict[int, list[OffboardingStep]] = {}
+    for step in steps:
+        groups.setdefault(step.account.cluster_id, []).append(step)
+    return list(groups.values())
 
 
-def _offboard_account(step: OffboardingStep, *, job) -> OffboardingStep:
-    """Read, lock, verify (ending the sessions verification finds): each part idempotent, so a
-    retry redoes only what is missing. Saves the step; an unreachable server leaves it failed
-    with the error. One read serves both `locked_before` and the lock's own check."""
-    account, now = step.account, timezone.now()
-    step.attempts += 1
-    try:
-        node = dbops.server_node(account)
-        state = dbops.account_state(account, job=job, node=node, job_log=False)
-        if step.locked_before is None:
-            step.locked_before = bool(state["exists"] and state["locked"])
-        # A missing account (dropped meanwhile) is not locked: verification records that
-        # nobody can log in as it.
-        if state["exists"] and dbops.lock_account(account, job=job, node=node, state=state).changed:
-            step.locked_at = now
-        holds, step.evidence, servers = _verify(step, node, job=job)
-        step.servers = ", ".join(servers)
-        step.verified_at = timezone.now()
-        step.result = OffboardingStep.Result.VERIFIED if holds else OffboardingStep.Result.FAILED
-        step.error = "" if holds else "the lock does not hold on every server: " + step.evidence
-    except ExpectedFailure as e:  # a server not reachable or refusing, a cluster with no primary
-        step.result, step.error = OffboardingStep.Result.FAILED, str(e)
-    step.save()
-    verified = step.result == OffboardingStep.Result.VERIFIED
-    audit.append(
-        audit.OFFBOARDING_ACCOUNT, source=AuditEntry.Source.JOB, job_id=job.pk if job else None,
-        target=f"person:{step.run.person.uid}", node=step.servers,
-        status=AuditEntry.Status.SUCCEEDED if verified else AuditEntry.Status.FAILED,
-        output=f"{step.login} on {step.cluster_name}: {step.sessions_ended} session(s) ended; "
-        f"verified: {step.evidence or '-'}",
-        error=step.error,
-    )  # fmt: skip
-    return step
+def _save_steps(steps: list[OffboardingStep], fields: list[str]) -> None:
+    """UPDATE each step's `fields`, in one executemany (psycopg sends it as one pipeline).
+    Django's bulk_update builds a CASE per field with a WHEN per row: 2.3 CPU-seconds of the
+    console for 200 steps in the benchmark's profile, more than the whole remote work."""
+    if not steps:
+        return
+    meta, quote = OffboardingStep._meta, connection.ops.quote_name
+    columns = [meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{quote(c.column)} = %s" for c in columns)
+    # Built from the model's own table and column names only, quoted; values are bound.
+    query = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608, E501
+    rows = [[c.get_db_prep_save(getattr(step, c.attname), connection) for c in columns]
+            + [step.pk] for step in steps]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.executemany(query, rows)
 
 
-def _offboard_clusters(clusters: queue.SimpleQueue, done: queue.SimpleQueue, *, job) -> None:
-    """One worker: takes the next cluster's steps until none is left and puts each cluster's
-    done steps (or the exception that stopped it) on `done`. The worker's console connection is
-    closed once, when it has no cluster left: closing it after every cluster cost the metadata
-    database a new connection per cluster (200 of them for 200 clusters, more of its CPU than
-    the offboarding's own writes)."""
-    try:
-        while True:
-            try:
-                steps = clusters.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                done.put([_offboard_account(step, job=job) for step in steps])
-            except BaseException as e:
-                done.put(e)
-                raise
-    finally:
-        connection.close()  # the thread's own console connection
+def _mirror_locked(outcomes: list[remote.Outcome]) -> None:
+    """What the servers said of `locked`, on the inventory rows: one UPDATE per value."""
+    for value in (True, False):
+        ids = [o.step.account_id for o in outcomes if o.locked is value]
+        if ids:
+            DatabaseAccount.objects.filter(pk__in=ids).update(locked=value)
+
+
+def _log_lines(job, log, lines: list[tuple[str, str]]) -> None:
+    """The job's log lines of a batch of accounts, in one INSERT (ctx.log writes one each)."""
+    if job is None:
+        for message, level in lines:
+            log(message, level)
+        return
+    JobLogLine.objects.bulk_create(
+        JobLogLine(job_id=job.pk, level=level, message=redact(message)) for message, level in lines
+    )
+
+
+def _offboarded(job, log, totals: dict):
+    """The `save` of the offboarding's workers: the steps, the inventory's `locked`, the log."""
+
+    def save(outcomes: list[remote.Outcome]) -> None:
+        if not outcomes:
+            return
+        _save_steps([o.step for o in outcomes], _STEP_FIELDS)
+        _mirror_locked(outcomes)
+        _log_lines(job, log, [(line, "info" if o.step.result == "verified" else "error")
+                              for o in outcomes for line in o.lines])  # fmt: skip
+        totals["connections"] += sum(o.connections for o in outcomes)
+        totals["statements"] += sum(o.statements for o in outcomes)
+
+    return save
 
 
 def run_offboarding(run: OffboardingRun, *, job=None, log=None) -> OffboardingRun:
     """The offboarding job: every cluster at once; returns the run, offboarded only when every
     personal account is locked and verified, else incomplete with the reason and a retry
-    time. Running it again over a done run does nothing remote."""
+    time. Running it again over a done run does nothing remote. With WORKERS = 1 the very same
+    code does one account after another (the benchmark's sequential baseline)."""
     log = log or (lambda message, level="info": None)
     with transaction.atomic():
         run = OffboardingRun.objects.select_for_update().select_related("person").get(pk=run.pk)
@@ -274,29 +283,23 @@ def run_offboarding(run: OffboardingRun, *, job=None, log=None) -> OffboardingRu
         run.last_attempt_at, run.job = timezone.now(), job or run.job
         run.save(update_fields=["state", "attempts", "last_attempt_at", "job"])
         steps = _plan_steps(run)
-    todo: dict[int, list[OffboardingStep]] = {}
-    for step in steps:
-        if step.kind == OffboardingStep.Kind.LOCK and step.result != "verified":
-            todo.setdefault(step.account.cluster_id, []).append(step)
+    todo = [s for s in steps if s.kind == OffboardingStep.Kind.LOCK and s.result != "verified"]
+    groups = _by_cluster(todo)
     handover = sum(s.kind == OffboardingStep.Kind.HANDOVER for s in steps)
-    log(f"{sum(map(len, todo.values()))} account(s) to lock on {len(todo)} cluster(s); "
+    log(f"{len(todo)} account(s) to lock on {len(groups)} cluster(s); "
         f"{handover} functional account(s) to hand over")  # fmt: skip
     if todo:
-        clusters, done = queue.SimpleQueue(), queue.SimpleQueue()
-        for group in todo.values():
-            clusters.put(group)
-        workers = min(WORKERS, len(todo))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="offboard") as pool:
-            for _ in range(workers):
-                pool.submit(_offboard_clusters, clusters, done, job=job)
-            for _ in range(len(todo)):
-                steps = done.get()
-                if isinstance(steps, BaseException):
-                    raise steps
-                for step in steps:
-                    level = "info" if step.result == "verified" else "error"
-                    log(f"{step.login} on {step.cluster_name}: {step.result}; "
-                        f"{step.error or step.evidence}", level)  # fmt: skip
+        nodes = remote.cluster_nodes(s.account.cluster_id for s in todo)
+
+        def work(step: OffboardingStep) -> remote.Outcome:
+            deadline = time.monotonic() + SERVER_SECONDS
+            return remote.offboard_account(step, nodes.get(step.account.cluster_id, []),
+                                           job=job, deadline=deadline)  # fmt: skip
+
+        totals = {"connections": 0, "statements": 0}
+        _in_parallel(groups, work, _offboarded(job, log, totals))
+        log(f"{totals['statements']} statement(s) over {totals['connections']} connection(s) "
+            f"to the servers")  # fmt: skip
     return _conclude(run, job=job)
 
 
@@ -348,29 +351,39 @@ def retry_offboardings() -> list[OffboardingRun]:
 def undo_offboarding(run: OffboardingRun, *, actor, confirmation: str | None,
                      source: str = AuditEntry.Source.UI) -> OffboardingRun:  # fmt: skip
     """Unlock the accounts this offboarding locked (an account locked before it stays locked)
-    and mark the run undone, audited. Refused while its job is queued or running. Safe to
-    retry: an undone run is returned as it is; an unlock that fails leaves the run as it was,
-    with the accounts already unlocked recorded on their steps."""
+    and mark the run undone, audited. Every cluster at once, as the offboarding (a bounded
+    pool; per account one executor session, read then `ALTER … LOGIN` when locked, under a
+    SERVER_SECONDS deadline). Refused while its job is queued or running. Safe to retry: an
+    undone run is returned as it is; when an unlock fails the run stays as it was, the accounts
+    unlocked meanwhile are recorded on their steps, and the refusal names what failed, so the
+    next undo unlocks only the rest."""
     run = OffboardingRun.objects.select_related("person").get(pk=run.pk)
     _check_confirmation(run.person, confirmation)
     if run.state == OffboardingRun.State.UNDONE:
         return run
     if run.state in _OPEN:
         raise OffboardingRefused("the offboarding is still queued or running; undo it after")
-    steps = run.steps.select_related("account__cluster", "account__node").filter(
+    steps = list(run.steps.select_related("account__cluster").filter(
         kind=OffboardingStep.Kind.LOCK, locked_before=False, unlocked_at__isnull=True
-    )
-    errors = []
-    for step in steps:
-        try:
-            dbops.unlock_account(step.account, actor=actor)
-        except ExpectedFailure as e:  # not reachable, refused, or dropped meanwhile
-            errors.append(f"{step.login} on {step.cluster_name}: {e}")
-            continue
-        step.result, step.unlocked_at = OffboardingStep.Result.UNLOCKED, timezone.now()
-        step.save(update_fields=["result", "unlocked_at"])
+    ))  # fmt: skip
+    errors: list[str] = []
+    if steps:
+        nodes = remote.cluster_nodes(s.account.cluster_id for s in steps)
+
+        def work(step: OffboardingStep) -> remote.Outcome:
+            deadline = time.monotonic() + SERVER_SECONDS
+            return remote.unlock_account(step, nodes.get(step.account.cluster_id, []),
+                                         actor=actor, source=source, deadline=deadline)  # fmt: skip
+
+        def save(outcomes: list[remote.Outcome]) -> None:
+            unlocked = [o for o in outcomes if o.step.unlocked_at is not None]
+            _save_steps([o.step for o in unlocked], ["result", "unlocked_at"])
+            _mirror_locked(unlocked)
+            errors.extend(line for o in outcomes for line in o.lines)
+
+        _in_parallel(_by_cluster(steps), work, save)
     if errors:
-        raise OffboardingRefused("could not unlock every account: " + "; ".join(errors))
+        raise OffboardingRefused("could not unlock every account: " + "; ".join(sorted(errors)))
     with transaction.atomic():
         run.state, run.next_retry_at = OffboardingRun.State.UNDONE, None
         run.undone_by, run.undone_by_name, run.undone_at = actor, _user_name(actor), timezone.now()
