@@ -230,3 +230,7 @@ def hba_read(ctx: JobContext) -> dict:
         return {"rules": ruleset.rules.count()}
     files = hba_actions.read_live_files(cluster, actor=ctx.user, job=ctx.job, log=ctx.log)
     return {"read": [f.node.name for f in files if not f.error]}
+
+
+# PostgreSQL provisioning (clusters.provision, issue 8 parts 1-2): its tasks live beside it.
+from clusters.provision.tasks import add_pg_standby, provision_pg  # noqa: E402, F401

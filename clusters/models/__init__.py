@@ -21,6 +21,7 @@ from clusters.models.inventory import (
     PendingRegistration,
 )
 from clusters.models.monitoring import ClusterStatus, NodeStatus, Sample, SampleRollup
+from clusters.models.provision import PgProvision
 from clusters.models.settings import SettingChange
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Node",
     "NodeStatus",
     "PendingRegistration",
+    "PgProvision",
     "Sample",
     "SampleRollup",
     "SettingChange",
