@@ -66,3 +66,13 @@ urlpatterns += [
     path("alerts/maintenance/new/", views.maintenance_create, name="maintenance_create"),
     path("alerts/maintenance/<int:pk>/end/", views.maintenance_end, name="maintenance_end"),
 ]
+
+# Provisioning MariaDB on a bare host (clusters/views/provision_mariadb.py).
+urlpatterns += [
+    path("provision/mariadb/", views.provision_mariadb, name="provision_mariadb"),
+    path(
+        "provision/mariadb/<int:pk>/rerun/",
+        views.provision_mariadb_rerun,
+        name="provision_mariadb_rerun",
+    ),
+]

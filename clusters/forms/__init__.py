@@ -1,5 +1,6 @@
 """Forms of the clusters app, one module per area, re-exported here: inventory.py."""
 
 from clusters.forms.inventory import LogSearchForm, RegistrationForm, SecretTextarea
+from clusters.forms.provision_mariadb import MariadbProvisionForm
 
-__all__ = ["LogSearchForm", "RegistrationForm", "SecretTextarea"]
+__all__ = ["LogSearchForm", "MariadbProvisionForm", "RegistrationForm", "SecretTextarea"]

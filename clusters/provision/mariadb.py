@@ -223,7 +223,7 @@ def request_mariadb_provision(
     if provision.bind_address not in (host.address, *WILDCARDS):
         raise ProvisionRefused(
             f"bind_address: the console reaches the server at {host.name}'s address "
-            f"{host.address}; bind it there (or to every address: 0.0.0.0)"
+            f"{host.address}; bind it there (or to every address: 0.0.0.0)."
         )
     if Cluster.objects.filter(name=name).exists():
         raise ProvisionRefused(f"name: a cluster named {name!r} is already registered")

@@ -43,6 +43,7 @@ from clusters.views.inventory import (
     registration_register,
     registration_start,
 )
+from clusters.views.provision_mariadb import provision_mariadb, provision_mariadb_rerun
 from clusters.views.settings import node_setting, node_settings
 
 __all__ = [
@@ -76,6 +77,8 @@ __all__ = [
     "node_log",
     "node_setting",
     "node_settings",
+    "provision_mariadb",
+    "provision_mariadb_rerun",
     "registration_confirm",
     "registration_detail",
     "registration_register",
