@@ -44,7 +44,7 @@ from console import audit, jobs
 from console.errors import ExpectedFailure
 from console.executor import ExecutorError, PgTarget, run_command, run_sql
 from console.jobs import JobContext, job_task
-from console.models import AuditEntry
+from console.models import AuditEntry, Job
 
 RECOVERY_TIMEOUT = 1800.0  # seconds a restored server may take to reach its target
 START_TIMEOUT = 300  # pg_ctl start -t
@@ -87,6 +87,7 @@ def start_restore(
     report = run_prechecks(plan, actor=actor)
     if not report.ok:
         raise RestoreRefused(refusal(report), report=report)
+    release_abandoned(plan.node, actor=actor)
     target = plan.target
     try:
         with transaction.atomic():
@@ -140,6 +141,27 @@ def start_restore(
             f"A restore onto {plan.node.name} is already queued or running.", field="target_node"
         ) from None
     return restore
+
+
+def release_abandoned(node: Node, *, actor) -> int:
+    """End, as failed, the restores onto `node` still marked pending or running whose job has
+    finished (a worker that died: the reaper ended its job). Without this a dead worker's
+    restore would block every later one onto that node. Audited per restore."""
+    stale = RestoreRun.objects.filter(
+        target_node=node,
+        status__in=(RestoreStatus.PENDING, RestoreStatus.RUNNING),
+        job__status__in=Job.FINISHED,
+    ).select_related("job", "target_node")
+    for run in stale:
+        _finish(
+            run,
+            RestoreStatus.FAILED,
+            actor=actor,
+            job=None,
+            message=f"its job #{run.job.pk} ended ({run.job.status}) before the restore "
+            f"finished; the data directory may hold a partial restore",
+        )
+    return len(stale)
 
 
 def _wal_until(plan: RestorePlan, report: CheckReport) -> str:

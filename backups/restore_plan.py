@@ -24,6 +24,7 @@ from clusters.models import Cluster, Node
 TARGET_ACTIONS = ("promote", "pause", "shutdown")
 # The data directory also reaches pg_ctl's -o (a string its shell reads): plain characters only.
 _SAFE_PATH_RE = re.compile(r"/[A-Za-z0-9_./-]*")
+_ADDRESS_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]*")
 _TIME_RE = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})[ T](?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d{1,6})?"
     r" ?(?P<zone>Z|UTC|[+-]\d{2}(?::?\d{2})?)?"
@@ -226,6 +227,12 @@ def _place(cluster: Cluster, node: Node, data_directory: str, port) -> tuple[str
                 f"data directory {node.data_directory}; leave it empty.",
             )
         return node.data_directory, node.db_port or 5432, True
+    if not _ADDRESS_RE.fullmatch(node.address):
+        # The address reaches pg_ctl's -o (listen_addresses) on the other host.
+        raise PlanError(
+            "target_node",
+            f"{node.name}'s address {node.address!r} is not a plain host name or IP address.",
+        )
     if node.service not in (Node.Service.NONE, Node.Service.POSTGRESQL):
         raise PlanError(
             "target_node",

@@ -244,3 +244,41 @@ def test_pg_rman_recovery_settings_are_removed_include_first():
     assert re.search(pattern, "include = 'pg_rman_recovery.conf' # added by pg_rman 1.3.19")
     assert "restore_command" in raw("restore-pg_rman_recovery.conf")
     assert second == ["rm", "-f", "--", "/srv/pgr/data/pg_rman_recovery.conf"]
+
+
+@pytest.mark.django_db
+def test_a_restore_whose_worker_died_no_longer_blocks_the_node(rman_catalog, dba):
+    from backups.models import RestoreRun
+    from backups.restore import release_abandoned
+    from console import audit
+    from console.models import AuditEntry
+
+    catalog, bare = rman_catalog
+    dead = factories.make_job(kind="backups.restore", status="errored")
+    stuck = RestoreRun.objects.create(
+        cluster=catalog.cluster,
+        catalog=catalog,
+        target_node=bare,
+        status="running",
+        job=dead,
+        started=dead.created,
+    )
+    assert release_abandoned(bare, actor=dba) == 1
+    stuck.refresh_from_db()
+    assert stuck.status == "failed" and f"job #{dead.pk} ended (errored)" in stuck.message
+    entry = AuditEntry.objects.get(action=audit.BACKUP_RESTORE)
+    assert entry.status == "failed" and entry.target == f"restore_run:{stuck.pk}"
+    alive = factories.make_job(kind="backups.restore", status="running")
+    RestoreRun.objects.create(
+        cluster=catalog.cluster, catalog=catalog, target_node=bare, status="running", job=alive
+    )
+    assert release_abandoned(bare, actor=dba) == 0  # a live job keeps its restore
+
+
+@pytest.mark.django_db
+def test_an_address_that_is_not_a_plain_host_is_refused(rman_catalog):
+    catalog, bare = rman_catalog
+    bare.address = "10.0.0.1' -c evil='x"
+    with pytest.raises(PlanError, match="not a plain host name") as refused:
+        make_plan(catalog, bare, parse_target("latest"), data_directory="/d", port=5433)
+    assert refused.value.field == "target_node"
