@@ -7,17 +7,13 @@ entry. These are the building blocks the backup and restore jobs call; they hold
 and no job logic themselves.
 """
 
-import json
-import logging
-import threading
 import time
 import uuid
 import zoneinfo
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backups.drivers import pg_rman, pgbackrest
@@ -39,8 +35,6 @@ from console import audit, jobs
 from console.errors import ExpectedFailure
 from console.executor import CommandResult, run_command, run_sql
 from console.models import AuditEntry
-
-logger = logging.getLogger(__name__)
 
 # A console-started run is matched to the catalog entry pg_rman made for it when that entry
 # started at most this long before the run was started (clock skew between hosts).
@@ -441,15 +435,19 @@ def _finished(run: BackupRun, *, actor, job) -> None:
 
 
 def check_shared_catalog(catalog: BackupCatalog, writer: Node, *, actor, job=None) -> None:
-    """Before a backup: a marker file written into the catalog path as postgres on `writer`
-    must be visible from every other node of the catalog (the shared mount). Raises
+    """Before a backup of a catalog with several nodes: a marker file written into the
+    catalog path (created if missing) as postgres on `writer` must be visible from every
+    other node of the catalog (the shared mount). Raises
     ExpectedFailure with the system's own words when it cannot be written there, or naming
     the nodes that do not see it. The marker is removed afterwards. Audited by the executor."""
     others = [n for n in catalog.nodes.all() if n.pk != writer.pk]
     if not others:
         return
     marker = f"{catalog.path.rstrip('/')}/.dbconsole-shared-{uuid.uuid4().hex}"
-    wrote = run_command(writer, ["touch", marker], actor=actor, job=job,
+    # The engine would create the catalog directory itself (pgBackRest does): so may the check.
+    run_command(writer, ["mkdir", "-p", "--", catalog.path], actor=actor, job=job,
+                action=audit.BACKUP_COMMAND, sudo_user="postgres", check=False)  # fmt: skip
+    wrote = run_command(writer, ["touch", "--", marker], actor=actor, job=job,
                         action=audit.BACKUP_COMMAND, sudo_user="postgres", check=False)  # fmt: skip
     if wrote.exit_code != 0:
         raise ExpectedFailure(f"The catalog path {catalog.path} is not writable by postgres on "
@@ -477,15 +475,16 @@ def _run_pgbackrest(run: BackupRun, *, actor, job, log, progress) -> None:
     node = run.source_node or reader_node(catalog)
     repo = repository(catalog)
     instance, _settings = pg_instance(node, actor=actor, job=job)
+    check_shared_catalog(catalog, node, actor=actor, job=job)
     log(f"stanza {catalog.stanza} on {node.name}: stanza-create (does nothing when it exists)")
     run_pgbackrest(node, pgbackrest.stanza_create(repo, instance), actor=actor, job=job)
-    check_shared_catalog(catalog, node, actor=actor, job=job)
     progress(5)
     command = pgbackrest.backup(repo, instance, run.mode, retention=_retention(run.policy),
                                 compress=run.compressed)  # fmt: skip
     log(f"{run.mode} backup on {node.name}: {command.display()}")
-    with _watching(node, repo, actor=actor, job=job, progress=progress):
-        result = run_pgbackrest(node, command, actor=actor, job=job, timeout=6 * 3600)
+    # pgBackRest 2.45 reports no percent while it copies (its info shows only that the
+    # backup lock is held): progress moves by step, its messages go to the job log.
+    result = run_pgbackrest(node, command, actor=actor, job=job, timeout=6 * 3600)
     for message in pgbackrest.parse_messages(result.stdout):
         log(f"pgBackRest {message.level}: {message.text}")
     label = pgbackrest.new_label(result.stdout)
@@ -508,53 +507,6 @@ def _taken_not_verified(run: BackupRun, backup_id: str, exc: Exception) -> None:
         message=f"Backup {backup_id} taken, but the catalog could not be read or validated: "
                 f"{exc}",
     )  # fmt: skip
-
-
-@contextmanager
-def _watching(node: Node, repo, *, actor, job, progress):
-    """While a pgBackRest backup runs, read its progress from `info` (the backup lock's
-    percent complete) in a thread: first after 2 s, then ever less often (up to a minute), so
-    a long backup costs a few dozen audited reads."""
-    stop = threading.Event()
-
-    def watch() -> None:
-        wait = 2.0
-        try:
-            while not stop.wait(wait):
-                result = run_command(node, pgbackrest.info(repo).argv, actor=actor, job=job,
-                                     action=audit.BACKUP_COMMAND, sudo_user="postgres",
-                                     check=False, keep_output=False, job_log=False)  # fmt: skip
-                percent = pgbackrest_progress(result.stdout)
-                if percent is not None:
-                    progress(5 + int(percent * 0.85))
-                wait = min(wait * 1.5, 60.0)
-        except Exception:  # progress is a nicety: never fail the backup for it
-            logger.exception("reading pgBackRest progress failed")
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
-def pgbackrest_progress(stdout: str) -> float | None:
-    """The percent complete of a running backup in `info --output=json` (pgBackRest keeps it
-    in the backup lock: status.lock.backup.pct-cplt, hundredths of a percent); None when no
-    backup runs or the output is not what was expected."""
-    try:
-        stanzas = json.loads(stdout)
-    except ValueError:
-        return None
-    for stanza in stanzas if isinstance(stanzas, list) else []:
-        lock = ((stanza.get("status") or {}).get("lock") or {}).get("backup") or {}
-        if lock.get("held") and lock.get("pct-cplt") is not None:
-            return min(100.0, lock["pct-cplt"] / 100)
-    return None
 
 
 # --- pg_rman runs ---------------------------------------------------------------------------

@@ -5,7 +5,13 @@ running is audited once, not raised. A cron time passed without a run is recorde
 MissedBackup and raises the `backup_missed` alert, which clears once a run starts."""
 
 import json
+import os
+import re
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -168,3 +174,130 @@ def test_a_disabled_policy_misses_nothing_and_enabling_it_again_restarts_its_sch
     assert schedule.detect_missed(later, timedelta(0)) == []
     schedule.set_policy_enabled(policy, True, actor=dba)
     assert schedule.detect_missed(None, timedelta(minutes=10)) == []  # since is now
+
+
+# --- against the lab: beat's firing, through a real Celery worker ------------------------------
+
+from tests.backups.test_pgbackrest import STANZA, db1, site  # noqa: E402, F401
+
+WORKER_REDIS_DB = 12  # a Redis database of the lab's own Redis that only this worker reads
+
+
+def _wait(what: str, probe, timeout: float = 180.0, every: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)  # polling interval; the deadline decides
+
+
+def _send_to(app, url: str | None) -> None:
+    """Send this process's Celery messages to `url` (None: the configured broker)."""
+    from kombu import pools
+
+    app.conf.broker_write_url = url
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
+    pools.reset()
+
+
+@pytest.fixture
+def celery_worker(lab_env):
+    """A real `celery worker` (solo pool) on the test database and a Redis database of its
+    own; this process sends its messages there too. Stopped (TERM, then KILL) afterwards."""
+    import redis
+    from celery import current_app
+    from django.db import connection
+
+    broker = re.sub(r"/\d*$", "", os.environ["CELERY_BROKER_URL"]) + f"/{WORKER_REDIS_DB}"
+    redis.Redis.from_url(broker).flushdb()
+    database = re.sub(r"/[^/]*$", f"/{connection.settings_dict['NAME']}",
+                      os.environ["DATABASE_URL"])  # fmt: skip
+    env = {**os.environ, "DATABASE_URL": database, "CELERY_BROKER_URL": broker}
+    log = open(Path(lab_env["LAB_DIR"]) / "backups-worker.log", "w")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "console", "worker", "--pool=solo",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n",
+         "backups-test@%h", "--loglevel=INFO"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    previous = current_app.conf.broker_write_url
+    _send_to(current_app, broker)
+    try:
+        yield worker
+    finally:
+        _send_to(current_app, previous)
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=30)
+        log.close()
+        redis.Redis.from_url(broker).flushdb()
+
+
+@pytest.fixture
+def lab_catalog(db1, site):  # noqa: F811
+    """The test's pgBackRest repository (test_pgbackrest's `site`), seen by db1."""
+    _parent, repo, _instance, _original = site
+    catalog = BackupCatalog.objects.create(cluster=db1.cluster, name="lab", engine="pgbackrest",
+                                           path=repo.path, stanza=STANZA)  # fmt: skip
+    catalog.nodes.add(db1)
+    return catalog
+
+
+def fire_as_beat(policy: BackupPolicy) -> None:
+    """What beat does at the policy's cron time: send its PeriodicTask's task with its args."""
+    from celery import current_app
+
+    periodic = PeriodicTask.objects.get(name=schedule.task_name(policy))
+    current_app.send_task(periodic.task, args=json.loads(periodic.args))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_fires_a_scheduled_full_then_incremental_backup_and_both_are_usable(
+    lab_catalog,
+    dba,
+    celery_worker,  # noqa: F811
+):
+    full_policy = new_policy(lab_catalog, dba, name="weekly-full", mode="full",
+                             schedule="0 3 * * 0", compress=False, retention_full=2)  # fmt: skip
+    incr_policy = new_policy(lab_catalog, dba, name="daily-incr", mode="incr",
+                             schedule="0 3 * * 1-6", compress=False)  # fmt: skip
+
+    fire_as_beat(full_policy)
+    full = _wait("the scheduled full backup to end", lambda: BackupRun.objects.filter(
+        policy=full_policy, status__in=("ok", "failed", "done", "corrupt")).first())  # fmt: skip
+    fire_as_beat(incr_policy)
+    incr = _wait("the scheduled incremental backup to end", lambda: BackupRun.objects.filter(
+        policy=incr_policy, status__in=("ok", "failed", "done", "corrupt")).first())  # fmt: skip
+
+    for run, mode in ((full, "full"), (incr, "incr")):
+        job = Job.objects.get(pk=run.job_id)
+        assert (run.status, run.usable, run.validated, run.mode) == ("ok", True, True, mode), (
+            run.message or job.error)  # fmt: skip
+        assert (job.status, job.source, job.progress, job.worker.startswith("backups-test@")) == (
+            "succeeded", "schedule", 100, True)  # fmt: skip
+        assert run.started <= run.ended and run.duration.total_seconds() > 0
+        assert run.timeline >= 1 and run.data_bytes > 0 and run.written_bytes > 0
+        log = "\n".join(job.log_lines.values_list("message", flat=True))
+        assert f"{mode} backup on db1: pgbackrest" in log
+        assert "pgBackRest INFO: backup start archive" in log
+        assert f"backup {run.backup_id}: OK (validated, usable)" in log
+        finished = AuditEntry.objects.get(action=audit.BACKUP_FINISHED,
+                                          target=f"backup_run:{run.pk}")  # fmt: skip
+        assert (
+            finished.status == "succeeded" and f"{mode} backup {run.backup_id}" in finished.output
+        )
+    assert incr.backup_id.startswith(f"{full.backup_id}_") and incr.data_bytes < full.data_bytes
+    commands = AuditEntry.objects.filter(action=audit.BACKUP_COMMAND)
+    assert commands.filter(command__contains="backup --type=full").filter(
+        command__contains="--repo1-retention-full=2").exists()  # fmt: skip
+    assert set(AuditEntry.objects.filter(action=audit.BACKUP_START).values_list(
+        "source", flat=True)) == {"schedule"}  # fmt: skip
