@@ -22,6 +22,7 @@ import logging
 import re
 import time
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -30,21 +31,18 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from backups import assurance_wal as wal
-from backups.actions import PG_BIN, reader_node, repository, run_pgbackrest
+from backups.actions import PG_BIN, repository, run_pgbackrest
 from backups.drivers import pgbackrest
 from backups.models import (
-    ArchiveCheck,
     BackupCatalog,
     BackupRun,
-    Engine,
     RecoveryTargetKind,
     RestoreRun,
     RestoreStatus,
     RunStatus,
     TestRestorePolicy,
 )
-from clusters.models import Cluster, Node
+from clusters.models import Node
 from console import audit, jobs
 from console.errors import ExpectedFailure
 from console.executor import ExecutorError, run_command, run_sql
@@ -53,6 +51,8 @@ from console.models import AuditEntry, Job
 logger = logging.getLogger(__name__)
 
 SCHEDULE_TASK = "backups.scheduled_test_restore"
+TEST_RESTORE_RULE = "backup_test_restore_failed"
+ARCHIVE_RULE = "backup_archive_gap"
 TEST_RESTORE_JOB = "backups.test_restore"
 ARCHIVE_JOB = "backups.check_archives"
 POLICY_FIELDS = ("catalog", "node", "data_directory", "port", "schedule", "check_query", "enabled")
@@ -115,6 +115,27 @@ def sync_schedule(policy: TestRestorePolicy, *, restart: bool = False) -> Period
     return task
 
 
+def ensure_alert_rules() -> None:
+    """The alert rules of backup assurance, created once (clusters.alerts evaluates them with
+    test_restore_alert_check and archive_alert_check after each collection cycle)."""
+    from clusters.models import AlertRule
+
+    AlertRule.objects.get_or_create(key=TEST_RESTORE_RULE, defaults={
+        "title": "Test restore failed",
+        "description": "The newest test restore of the cluster failed (backups.assurance): "
+                       "its latest usable backup did not restore or did not pass its check "
+                       "query. Critical; clears when a test restore succeeds.",
+        "for_seconds": 0,
+    })  # fmt: skip
+    AlertRule.objects.get_or_create(key=ARCHIVE_RULE, defaults={
+        "title": "WAL archive not restorable",
+        "description": "The newest WAL archive check found a gap after the latest usable "
+                       "backup (warning: restorable only up to the gap) or nothing restorable "
+                       "(critical). Clears when a check finds the archive continuous.",
+        "for_seconds": 0,
+    })  # fmt: skip
+
+
 def save_test_restore_policy(
     policy: TestRestorePolicy, *, actor, source: str = AuditEntry.Source.UI
 ) -> TestRestorePolicy:
@@ -122,6 +143,7 @@ def save_test_restore_policy(
     (backup.test_restore_policy) in one transaction. Validated here (ValidationError naming
     the field, nothing saved). Saving an unchanged policy writes nothing."""
     policy.full_clean()
+    ensure_alert_rules()
     names = [f"{n}_id" if n in ("catalog", "node") else n for n in POLICY_FIELDS]
     before = None
     if policy.pk is not None:
@@ -269,7 +291,7 @@ def run_test_restore(
     try:
         if backup is None:
             raise ExpectedFailure(f"No usable (verified) backup in {catalog}: nothing to restore.")
-        if _run(node, ["test", "-e", directory], actor=actor, job=job, check=False).exit_code == 0:
+        if _exists(node, directory, actor=actor, job=job):
             raise ExpectedFailure(f"{directory} already exists on {node.name}; a test restore "
                                   f"goes into a new directory and never touches an existing one "
                                   f"(remove it if it is a leftover).")  # fmt: skip
@@ -279,9 +301,10 @@ def run_test_restore(
         run_pgbackrest(node, command, actor=actor, job=job, timeout=6 * 3600)
         if not _ADDRESS_RE.fullmatch(node.address):  # it goes into pg_ctl's -o (a shell)
             raise ExpectedFailure(f"{node.name}'s address {node.address!r} cannot be listened on.")
-        options = (f"-c port={policy.port} -c listen_addresses='{node.address}' "
-                   f"-c archive_mode=off -c synchronous_standby_names='' "
-                   f"-c unix_socket_directories='{directory}'")  # fmt: skip
+        # No quotes needed: the address and the directory are plain characters (checked).
+        options = (f"-c port={policy.port} -c listen_addresses={node.address} "
+                   f"-c archive_mode=off -c synchronous_standby_names= "
+                   f"-c unix_socket_directories={directory}")  # fmt: skip
         log(f"starting the scratch instance on {node.name}:{policy.port}")
         _run(node, [f"{PG_BIN}/pg_ctl", "-D", directory, "-l", f"{directory}/restore.log", "-o",
                     options, "-w", "-t", str(_START_TIMEOUT), "start"], actor=actor, job=job,
@@ -304,6 +327,7 @@ def run_test_restore(
         _end(restore, RestoreStatus.FAILED, "internal error; see the job", job=job, actor=actor)
         raise
     leftover = _cleanup(node, directory, actor=actor, job=job)
+    log(leftover.strip() or "scratch instance stopped and its directory removed")
     if ok:
         status, message = RestoreStatus.SUCCEEDED, f"restored backup {backup.backup_id}"
     else:
@@ -343,15 +367,21 @@ def _check(target, query: str, *, actor, job) -> tuple[str, bool]:
 def _cleanup(node: Node, directory: str, *, actor, job) -> str:
     """Stop the scratch instance (if it runs) and remove its directory; "" when it is gone,
     else a sentence for the record saying what is left."""
-    if _run(node, ["test", "-e", f"{directory}/postmaster.pid"], actor=actor, job=job,
-            check=False).exit_code == 0:  # fmt: skip
+    if _exists(node, f"{directory}/postmaster.pid", actor=actor, job=job):
         _run(node, [f"{PG_BIN}/pg_ctl", "-D", directory, "-m", "fast", "-w", "-t", "60", "stop"],
              actor=actor, job=job, check=False, timeout=90)  # fmt: skip
     _run(node, ["rm", "-rf", "--one-file-system", "--", directory], actor=actor, job=job,
          check=False)  # fmt: skip
-    if _run(node, ["test", "-e", directory], actor=actor, job=job, check=False).exit_code == 0:
+    if _exists(node, directory, actor=actor, job=job):
         return f" The scratch directory {directory} on {node.name} could not be removed."
     return ""
+
+
+def _exists(node: Node, path: str, *, actor, job) -> bool:
+    """Whether `path` exists on the host: a probe, audited but kept out of the job log (its
+    expected "exit code 1" would read as a failure there)."""
+    return _run(node, ["test", "-e", path], actor=actor, job=job, check=False,
+                job_log=False).exit_code == 0  # fmt: skip
 
 
 def _end(restore: RestoreRun, status: str, message: str, *, job, actor, **fields) -> None:
@@ -372,156 +402,30 @@ def _end(restore: RestoreRun, status: str, message: str, *, job, actor, **fields
                      error=message if failed else "")  # fmt: skip
 
 
-# --- WAL archive continuity --------------------------------------------------------------------
+# --- alerts ------------------------------------------------------------------------------------
 
 
-def latest_usable_of_cluster(cluster: Cluster) -> BackupRun | None:
-    return (BackupRun.objects.filter(cluster=cluster, status=RunStatus.OK).exclude(backup_id="")
-            .select_related("catalog").order_by("-started", "-id").first())  # fmt: skip
-
-
-def _segment_size(node: Node, *, actor, job) -> tuple[int, str]:
-    try:
-        (row,) = run_sql(node, "backups:assurance-wal", actor=actor, job=job,
-                         action=audit.BACKUP_COMMAND).rows  # fmt: skip
-        return int(row[0]), ""
-    except ExecutorError as exc:
-        return wal.DEFAULT_SEGMENT_SIZE, (f" (the server could not be asked its WAL segment "
-                                          f"size, 16 MiB assumed: {exc})")  # fmt: skip
-
-
-def list_archive(catalog: BackupCatalog, backup: BackupRun, node: Node, *, actor, job=None):
-    """{segment name: archive time} of every segment in the catalog's archive that holds
-    `backup`'s WAL: pgBackRest's `repo-ls` of the stanza's archive id, or pg_rman's arclog
-    directory."""
-    if catalog.engine == Engine.PGBACKREST:
-        repo = repository(catalog)
-        listing = run_pgbackrest(node, pgbackrest.info(repo), actor=actor, job=job)
-        archive_id = wal.archive_id_of(listing.stdout, catalog.stanza, backup.backup_id)
-        if not archive_id:
-            raise ExpectedFailure(f"pgBackRest's info of {catalog} lists no archive for backup "
-                                  f"{backup.backup_id}.")  # fmt: skip
-        result = run_pgbackrest(node, wal.repo_ls(repo, archive_id), actor=actor, job=job)
-        return wal.parse_repo_ls(result.stdout)
-    command = wal.arclog_ls(catalog.arclog_path)
-    result = run_command(node, command.argv, actor=actor, job=job, action=audit.BACKUP_COMMAND,
-                         sudo_user=command.os_user, keep_output=False)  # fmt: skip
-    return wal.parse_arclog_ls(result.stdout)
-
-
-def check_archive(
-    cluster: Cluster, *, actor, job=None, catalog: BackupCatalog | None = None
-) -> ArchiveCheck:
-    """Check the WAL archive of `cluster` from its latest usable backup's start segment to the
-    newest archived segment and record an ArchiveCheck (audited, backup.archive_check, in the
-    same transaction): continuous or the first gap, and `restorable_to`, the archive time of
-    the last segment of the unbroken chain (at least the backup's own end). When the gap
-    falls inside the backup's own WAL nothing can be restored from it (restorable_to None).
-    A check that cannot run is recorded with `continuous` None and the reason. `catalog`:
-    check that catalog's latest usable backup (default: the cluster's newest, any catalog)."""
-    backup = latest_usable(catalog) if catalog else latest_usable_of_cluster(cluster)
-    check = ArchiveCheck(cluster=cluster, backup=backup, job=job,
-                         catalog=backup.catalog if backup else None)  # fmt: skip
-    try:
-        if backup is None:
-            raise ExpectedFailure("No usable (verified) backup: nothing can be restored.")
-        node = reader_node(backup.catalog)
-        size, note = _segment_size(node, actor=actor, job=job)
-        if not (backup.start_lsn and backup.timeline):
-            raise ExpectedFailure(f"Backup {backup.backup_id} has no start LSN recorded yet "
-                                  f"(read the catalog again).")  # fmt: skip
-        first = wal.lsn_segment(backup.timeline, backup.start_lsn, size)
-        segments = list_archive(backup.catalog, backup, node, actor=actor, job=job)
-        found = wal.walk(segments, first, size)
-        _fill(check, backup, found, size, note)
-    except ExpectedFailure as exc:
-        check.continuous, check.message = None if backup else False, str(exc)
-    check.checked_at = timezone.now()
-    with transaction.atomic():
-        check.save()
-        audit.append(audit.BACKUP_ARCHIVE_CHECK, actor=actor, source=_source(job),
-                     target=f"cluster:{cluster.name}", job_id=job.pk if job else None,
-                     status=(AuditEntry.Status.SUCCEEDED if check.continuous
-                             else AuditEntry.Status.FAILED),
-                     output=_summary(check))  # fmt: skip
-    return check
-
-
-def _fill(check: ArchiveCheck, backup: BackupRun, found: wal.Continuity, size: int, note: str):
-    check.first_segment, check.last_segment = found.first, found.last
-    check.first_gap, check.last_restorable_segment = found.first_gap, found.last_restorable
-    check.segments, check.missing = found.present, found.missing
-    check.continuous = found.continuous
-    stop = found.first
-    if backup.stop_lsn:
-        stop = wal.lsn_segment(backup.timeline, backup.stop_lsn, size)
-    gap_no = wal.parse_segment(found.first_gap, size)[1] if found.first_gap else None
-    if gap_no is not None and gap_no <= wal.parse_segment(stop, size)[1]:
-        check.restorable_to = None
-        check.message = (f"WAL {found.first_gap} of backup {backup.backup_id} itself is missing: "
-                         f"that backup cannot be restored.{note}")  # fmt: skip
-        return
-    points = [t for t in (found.restorable_to, backup.recovery_time or backup.ended) if t]
-    check.restorable_to = max(points) if points else None
-    if found.first_gap:
-        gaps = ", ".join(found.gaps) + (" ..." if found.missing > len(found.gaps) else "")
-        check.message = (f"{found.missing} segment(s) missing from {found.first_gap} on ({gaps}): "
-                         f"restorable only up to {found.last_restorable}.{note}")  # fmt: skip
-    else:
-        check.message = (f"{found.present} segments from {found.first} to {found.last}, none "
-                         f"missing.{note}")  # fmt: skip
-
-
-def _summary(check: ArchiveCheck) -> str:
-    state = {True: "continuous", False: "gap", None: "not checked"}[check.continuous]
-    return (f"archive of {check.cluster.name}: {state}; backup "
-            f"{check.backup.backup_id if check.backup else '-'}; first gap "
-            f"{check.first_gap or '-'}; last {check.last_segment or '-'}; restorable to "
-            f"{check.restorable_to.isoformat() if check.restorable_to else '-'}. "
-            f"{check.message}")  # fmt: skip
-
-
-def start_archive_check(
-    cluster: Cluster | None = None, *, actor, source: str = AuditEntry.Source.UI
-) -> Job | None:
-    """Queue the job backups.check_archives for one cluster (or, None, every cluster with a
-    backup catalog). Returns None, queuing nothing, while the same check is queued or
-    running. The job's own entries audit it (each ArchiveCheck, each remote call)."""
-    params = {"cluster": cluster.pk} if cluster is not None else {}
-    with transaction.atomic():
-        same = Job.objects.filter(kind=ARCHIVE_JOB, status__in=_ACTIVE_JOB, params=params)
-        if same.exists():
-            return None
-        title = f"WAL archive check of {cluster.name}" if cluster else "WAL archive checks"
-        return jobs.enqueue(ARCHIVE_JOB, title, user=actor, source=source, params=params,
-                            target=cluster)  # fmt: skip
-
-
-def check_archives(cluster_id: int | None = None, *, actor, job=None, log=None) -> list:
-    """The job's body: check_archive for one cluster, or for every cluster with a catalog."""
-    log = log or (lambda message: None)
-    clusters = Cluster.objects.filter(backup_catalogs__isnull=False).distinct().order_by("name")
-    if cluster_id is not None:
-        clusters = Cluster.objects.filter(pk=cluster_id)
-    checks = []
-    for cluster in clusters:
-        check = check_archive(cluster, actor=actor, job=job)
-        log(_summary(check))
-        checks.append(check)
-    return checks
-
-
-# --- what the assurance page shows -----------------------------------------------------------
-
-
-def newest_archive_checks(clusters=None) -> dict[int, ArchiveCheck]:
-    """The newest ArchiveCheck of each cluster, by cluster id (one query)."""
-    rows = ArchiveCheck.objects.order_by("cluster_id", "-checked_at", "-id")
-    if clusters is not None:
-        rows = rows.filter(cluster__in=clusters)
-    if connection.vendor == "postgresql":  # DISTINCT ON: one row per cluster
-        return {c.cluster_id: c for c in rows.distinct("cluster_id")}
-    found: dict[int, ArchiveCheck] = {}
-    for check in rows:
-        found.setdefault(check.cluster_id, check)
+def _newest_finished_tests() -> dict[int, RestoreRun]:
+    rows = (RestoreRun.objects.filter(test_restore=True, ended__isnull=False)
+            .select_related("target_node").order_by("cluster_id", "-ended", "-id"))  # fmt: skip
+    if connection.vendor == "postgresql":
+        return {r.cluster_id: r for r in rows.distinct("cluster_id")}
+    found: dict[int, RestoreRun] = {}
+    for run in rows:
+        found.setdefault(run.cluster_id, run)
     return found
+
+
+def test_restore_alert_check(view, rule) -> Iterator:
+    """clusters.alerts check `backup_test_restore_failed`: critical while the cluster's newest
+    finished test restore failed. Read once per evaluation (kept on the shared rule object)."""
+    from clusters.alerts import Finding
+    from clusters.models import Severity
+
+    if not hasattr(rule, "_newest_tests"):
+        rule._newest_tests = _newest_finished_tests()
+    run = rule._newest_tests.get(view.cluster.pk)
+    if run is not None and run.status == RestoreStatus.FAILED:
+        text = (f"test restore on {run.target_node.name} at {run.started:%Y-%m-%d %H:%M} UTC "
+                f"failed: {run.message}")  # fmt: skip
+        yield Finding(rule.key, view.cluster.pk, "cluster", Severity.CRITICAL, text[:500])

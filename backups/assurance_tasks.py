@@ -9,7 +9,7 @@ the archive check job of every cluster.
 
 from celery import shared_task
 
-from backups import assurance
+from backups import assurance, assurance_archive
 from backups.models import TestRestorePolicy
 from console.jobs import JobContext, job_task
 from console.models import AuditEntry
@@ -30,7 +30,7 @@ def test_restore(ctx: JobContext) -> dict:
 
 @job_task(assurance.ARCHIVE_JOB)
 def check_archives(ctx: JobContext) -> dict:
-    checks = assurance.check_archives(ctx.job.params.get("cluster"), actor=ctx.user,
+    checks = assurance_archive.check_archives(ctx.job.params.get("cluster"), actor=ctx.user,
                                       job=ctx.job, log=ctx.log)  # fmt: skip
     return {"checks": [c.pk for c in checks],
             "gaps": [c.cluster.name for c in checks if c.continuous is False]}  # fmt: skip
@@ -43,4 +43,4 @@ def scheduled_test_restore(policy_id: int) -> None:
 
 @shared_task(name="backups.scheduled_archive_checks", ignore_result=True)
 def scheduled_archive_checks() -> None:
-    assurance.start_archive_check(None, actor=None, source=AuditEntry.Source.SCHEDULE)
+    assurance_archive.start_archive_check(None, actor=None, source=AuditEntry.Source.SCHEDULE)

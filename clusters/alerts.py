@@ -245,6 +245,18 @@ def _backup_missed(view: ClusterView, rule: AlertRule) -> Iterator[Finding | Unk
     return missed_check(view, rule)
 
 
+def _backup_test_restore_failed(view: ClusterView, rule: AlertRule) -> Iterator[Finding | Unknown]:
+    from backups.assurance import test_restore_alert_check  # backups owns the check (issue 7)
+
+    return test_restore_alert_check(view, rule)
+
+
+def _backup_archive_gap(view: ClusterView, rule: AlertRule) -> Iterator[Finding | Unknown]:
+    from backups.assurance_archive import archive_alert_check  # backups owns the check
+
+    return archive_alert_check(view, rule)
+
+
 CHECKS = {
     "replication_lag": _replication_lag,
     "no_sync_standby": _no_sync_standby,
@@ -255,6 +267,8 @@ CHECKS = {
     "disk_used": _disk_used,
     "log_panic_fatal": _log_panic_fatal,
     "backup_missed": _backup_missed,
+    "backup_test_restore_failed": _backup_test_restore_failed,
+    "backup_archive_gap": _backup_archive_gap,
 }
 
 

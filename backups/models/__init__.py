@@ -4,7 +4,7 @@
 reports) adds its own module and one star-import line below.
 """
 
-from backups.models.core import *  # noqa: F403
-from backups.models.schedules import *  # noqa: F403
-from backups.models.restore import *  # noqa: F403
 from backups.models.assurance import *  # noqa: F403
+from backups.models.core import *  # noqa: F403
+from backups.models.restore import *  # noqa: F403
+from backups.models.schedules import *  # noqa: F403

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
-from backups import assurance
+from backups import assurance, assurance_archive
 from backups.assurance_forms import TestRestorePolicyForm
 from backups.models import ArchiveCheck, RestoreRun, RestoreStatus, TestRestorePolicy
 from clusters.access import get_cluster_for_user
@@ -74,7 +74,7 @@ def assurance_page(request, pk: int):
         "check": checks[0] if checks else None,
         "checks": checks,
         "rpo": checks[0].rpo(now) if checks else None,
-        "backup": assurance.latest_usable_of_cluster(cluster),
+        "backup": assurance_archive.latest_usable_of_cluster(cluster),
         "can_run": request.user.has_perm(RUN),
         "can_check": request.user.has_perm(CHECK),
         "can_edit": request.user.has_perm(EDIT),
@@ -130,7 +130,7 @@ def test_restore_now(request, pk: int, policy_pk: int):
 @login_required
 def archive_check_now(request, pk: int):
     cluster = _cluster(request.user, pk, CHECK)
-    job = assurance.start_archive_check(cluster, actor=request.user)
+    job = assurance_archive.start_archive_check(cluster, actor=request.user)
     if job is None:
         messages.info(request, "An archive check of this cluster is already queued or running.")
     else:

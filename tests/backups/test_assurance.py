@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from psycopg import sql
 
-from backups import assurance, assurance_tasks
+from backups import assurance, assurance_archive, assurance_tasks
 from backups.models import ArchiveCheck, BackupCatalog, RestoreRun, TestRestorePolicy
 from console import audit, jobs
 from console.executor import ExecutorError, run_command, run_sql
@@ -176,7 +176,7 @@ def test_archive_continuity_is_continuous_then_a_gap_in_a_copy_limits_the_restor
     full = backup_now(catalog, "full", dba)
     last = _switch_and_wait(db1, dba, times=4)
 
-    check = assurance.check_archive(db1.cluster, actor=dba)
+    check = assurance_archive.check_archive(db1.cluster, actor=dba)
     assert check.continuous is True and check.first_gap == "" and check.missing == 0
     assert check.backup == full and check.catalog == catalog
     assert check.first_segment == sql1(
@@ -203,7 +203,7 @@ def test_archive_continuity_is_continuous_then_a_gap_in_a_copy_limits_the_restor
     assert names[gone_index] > check.first_segment
     segments[gone_index].unlink()
 
-    gap = assurance.check_archive(db1.cluster, actor=dba, catalog=damaged)
+    gap = assurance_archive.check_archive(db1.cluster, actor=dba, catalog=damaged)
     assert (gap.continuous, gap.first_gap, gap.missing) == (False, names[gone_index], 1)
     assert gap.last_restorable_segment == names[gone_index - 1]
     assert gap.last_segment == check.last_segment
@@ -215,26 +215,26 @@ def test_archive_continuity_is_continuous_then_a_gap_in_a_copy_limits_the_restor
     # The backup's own first segment gone: that backup restores nothing.
     first = next(p for p in segments if p.name.startswith(check.first_segment))
     first.unlink()
-    lost = assurance.check_archive(db1.cluster, actor=dba, catalog=damaged)
+    lost = assurance_archive.check_archive(db1.cluster, actor=dba, catalog=damaged)
     assert (lost.continuous, lost.first_gap, lost.restorable_to) == (
         False, check.first_segment, None)  # fmt: skip
     assert "cannot be restored" in lost.message and lost.rpo() is None
 
     # The shared repository itself was never touched: still continuous.
-    again = assurance.check_archive(db1.cluster, actor=dba, catalog=catalog)
+    again = assurance_archive.check_archive(db1.cluster, actor=dba, catalog=catalog)
     assert again.continuous is True and again.last_segment == check.last_segment
-    newest = assurance.newest_archive_checks()
+    newest = assurance_archive.newest_archive_checks()
     assert newest[db1.cluster_id] == again
     shutil.rmtree(copy, ignore_errors=True)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_archive_check_job_records_every_cluster_and_a_cluster_without_backups(db1, dba):
-    job = assurance.start_archive_check(None, actor=dba)
-    assert assurance.start_archive_check(None, actor=dba) is None  # one at a time
+    job = assurance_archive.start_archive_check(None, actor=dba)
+    assert assurance_archive.start_archive_check(None, actor=dba) is None  # one at a time
     assert jobs.run_job(job.pk, assurance_tasks.check_archives.body) == "succeeded"
     assert not ArchiveCheck.objects.exists()  # no cluster has a catalog yet
-    job = assurance.start_archive_check(db1.cluster, actor=dba)
+    job = assurance_archive.start_archive_check(db1.cluster, actor=dba)
     assert jobs.run_job(job.pk, assurance_tasks.check_archives.body) == "succeeded"
     check = ArchiveCheck.objects.get()
     assert (check.continuous, check.restorable_to, check.rpo()) == (False, None, None)

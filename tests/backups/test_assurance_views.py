@@ -142,3 +142,35 @@ def test_a_catalog_the_host_does_not_see_is_refused(dba, setup):
         assurance.save_test_restore_policy(TestRestorePolicy(
             cluster=cluster, catalog=catalog, node=db2, data_directory="/srv/other", port=5433,
             schedule="0 4 * * *", check_query="SELECT 1"), actor=dba)  # fmt: skip
+
+
+def test_a_failed_test_restore_and_an_archive_gap_raise_alerts_and_mail_until_they_are_gone(
+    dba, setup, mailoutbox
+):
+    from clusters import alerts
+    from clusters.models import Alert, AlertRule
+
+    cluster, catalog, db1, _policy = setup
+    AlertRule.objects.filter(key__in=[assurance.TEST_RESTORE_RULE, assurance.ARCHIVE_RULE]
+                             ).update(email_to="dba-team@example.com")  # fmt: skip
+    now = timezone.now()
+    restore = dict(cluster=cluster, catalog=catalog, target_node=db1, test_restore=True)
+    failed = 'the check query failed: relation "t" does not exist'
+    RestoreRun.objects.create(**restore, status="failed", started=now, ended=now, message=failed)
+    ArchiveCheck.objects.create(cluster=cluster, catalog=catalog, continuous=False,
+                                first_gap="00000001000000000000000C", missing=1,
+                                restorable_to=now, message="1 segment(s) missing")  # fmt: skip
+    alerts.evaluate(now=now)
+    firing = {a.rule.key: a for a in Alert.objects.filter(state="firing", cluster=cluster)}
+    assert firing[assurance.TEST_RESTORE_RULE].severity == "critical"
+    assert 'relation "t" does not exist' in firing[assurance.TEST_RESTORE_RULE].message
+    assert (firing[assurance.ARCHIVE_RULE].severity, firing[assurance.ARCHIVE_RULE].message) == (
+        "warning", "1 segment(s) missing")  # fmt: skip
+    assert any("Test restore failed" in m.subject for m in mailoutbox)
+
+    later = now + timedelta(minutes=5)
+    RestoreRun.objects.create(**restore, status="succeeded", started=later, ended=later)
+    ArchiveCheck.objects.create(cluster=cluster, catalog=catalog, continuous=True,
+                                checked_at=later, restorable_to=later)  # fmt: skip
+    alerts.evaluate(now=later)
+    assert not Alert.objects.filter(state="firing", cluster=cluster).exists()

@@ -1,0 +1,97 @@
+"""In a real Chromium: a DBA opens a cluster's backup assurance page (the restorable point and
+RPO from a WAL archive check of the lab's pgBackRest repository), starts a test restore with
+"Test restore now", a worker runs the job against db1's host, and the page shows it succeeded
+with its restore time and check result; the scratch instance is gone. Screenshots in
+var/screenshots/."""
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from backups import assurance, assurance_archive, assurance_tasks
+from backups.models import RestoreRun, TestRestorePolicy
+from console.jobs import run_job
+from console.models import Job
+from tests.backups import test_pgbackrest as pgbackrest_lab
+from tests.factories import PASSWORD, make_user
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# The pgBackRest lab set-up: db1 registered, a repository with db1 archiving into it, undone after.
+db1, site, catalog = pgbackrest_lab.db1, pgbackrest_lab.site, pgbackrest_lab.catalog
+
+
+def _off_the_loop(func, *args, **kwargs):
+    """Run executor work in another thread: Playwright's sync API keeps an asyncio loop running
+    in this one, where the SSH executor's asyncio.run() cannot start."""
+    from django.db import connection
+
+    def run():
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
+def _sign_in(page, username: str, password: str) -> None:
+    page.goto("/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Welcome")
+
+
+def test_dba_starts_a_test_restore_and_sees_its_result(
+    db1, catalog, site, page, screenshot, e2e_broker
+):
+    parent, _repo, _instance, _original = site
+    dana = make_user("dana", persona="dba", first_name="Dana", last_name="Admin")
+    full = _off_the_loop(pgbackrest_lab.backup_now, catalog, "full", dana)
+    _off_the_loop(assurance_archive.check_archive, db1.cluster, actor=dana)
+    scratch = parent / "scratch"
+    policy = TestRestorePolicy(cluster=db1.cluster, catalog=catalog, node=db1, port=5433,
+                               data_directory=str(scratch), schedule="30 4 * * 0",
+                               check_query="SELECT count(*) FROM pg_database")  # fmt: skip
+    policy = assurance.save_test_restore_policy(policy, actor=dana)
+
+    _sign_in(page, "dana", PASSWORD)
+    page.goto(f"/backups/clusters/{db1.cluster_id}/assurance/")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        f"Backup assurance of {db1.cluster.name}")  # fmt: skip
+    expect(page.locator("#continuity")).to_contain_text("continuous")
+    expect(page.locator("#restorable")).to_contain_text("RPO")
+    expect(page.locator("#latest-backup")).to_contain_text(full.backup_id)
+    expect(page.locator("#last-test")).to_contain_text("none yet")
+    screenshot("before")
+
+    row = page.locator(f"#test-restore-policy-{policy.pk}")
+    expect(row).to_contain_text("30 4 * * 0")
+    row.get_by_role("button", name="Test restore now").click()
+    expect(page.locator("main")).to_contain_text(re.compile(r"Test restore queued: job \d+"))
+    job = Job.objects.get(kind="backups.test_restore")
+    screenshot("queued")
+
+    assert _off_the_loop(run_job, job.pk, assurance_tasks.test_restore.body) == "succeeded", (
+        Job.objects.get(pk=job.pk).error)  # fmt: skip
+    restore = RestoreRun.objects.get(test_restore=True)
+    page.reload()
+    history = page.locator(f"#restore-{restore.pk}")
+    expect(history.locator(".status")).to_have_text("succeeded")
+    seconds = f"{restore.duration.total_seconds():.1f} s"
+    expect(history).to_contain_text(seconds)
+    expect(history).to_contain_text(full.backup_id)
+    expect(history).to_contain_text(restore.check_result)
+    expect(page.locator("#last-test")).to_contain_text(seconds)
+    screenshot("after")
+    assert int(restore.check_result) >= 3 and not Path(scratch).exists()
+
+    history.get_by_role("link", name=str(job.pk)).click()
+    expect(page.locator("main")).to_contain_text("succeeded")
+    expect(page.locator("main")).to_contain_text("recovery ended; check query")
+    screenshot("job")
