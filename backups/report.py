@@ -117,6 +117,10 @@ class Rate:
     def percent(self) -> float | None:
         return round(100.0 * self.ok / self.finished, 1) if self.finished else None
 
+    @property
+    def text(self) -> str:
+        return "—" if self.percent is None else f"{self.percent:g} %"
+
 
 @dataclass
 class Retention:
@@ -222,14 +226,13 @@ class Report:
 
     @property
     def period(self) -> str:
+        """ "7 days (since …), 30 days (since …) and 90 days (since …), up to <now>"."""
         end = timezone.localtime(self.generated_at)
-        return (
-            ", ".join(
-                f"{d} days ({timezone.localtime(self.generated_at - timedelta(days=d)):%Y-%m-%d})"
-                for d in WINDOWS
-            )
-            + f" up to {end:%Y-%m-%d %H:%M %Z}"
-        )
+        since = [
+            f"{d} days (since {timezone.localtime(self.generated_at - timedelta(days=d)):%Y-%m-%d})"
+            for d in WINDOWS
+        ]
+        return f"{', '.join(since[:-1])} and {since[-1]}, up to {end:%Y-%m-%d %H:%M %Z}"
 
     @property
     def notes(self) -> list[str]:
@@ -549,7 +552,7 @@ def human_duration(duration: timedelta | None) -> str:
 
 
 def percent(rate: Rate) -> str:
-    return "—" if rate.percent is None else f"{rate.percent:g} %"
+    return rate.text
 
 
 def never(age: timedelta | None) -> bool:

@@ -134,8 +134,10 @@ def cluster_table(report: r.Report) -> tuple[list[str], list[list[str]]]:
         last, test = row.last_usable, row.test_restore
         cells = [
             row.name, row.environment,
-            f"{_when(last.finished)} {last.mode}, {bytes_human(last.total_bytes)}, "
-            f"{r.human_duration(last.duration)}" if last else "none",
+            f"{_when(last.finished)} {last.mode} {last.backup_id}, "
+            f"{bytes_human(last.total_bytes)}, {r.human_duration(last.duration)}"
+            if last
+            else "none",
             r.human_age(row.age), *(r.percent(row.rates[d]) for d in r.WINDOWS),
         ]  # fmt: skip
         if report.missed_tracked:
