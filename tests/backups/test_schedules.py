@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the lab fixtures db1 and site come from test_pgbackrest)
 """Backup policies drive Celery beat: each policy keeps exactly one PeriodicTask on a
 CrontabSchedule (django-celery-beat's DatabaseScheduler reads them), changed only by the policy
 actions, audited in the same transaction. A firing refused because a backup of the cluster is
@@ -7,6 +8,7 @@ MissedBackup and raises the `backup_missed` alert, which clears once a run start
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -17,13 +19,15 @@ import pytest
 from django.core.exceptions import ValidationError
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from backups import schedule, tasks
+from backups import actions, schedule, tasks
+from backups.drivers import pg_rman
 from backups.models import BackupCatalog, BackupPolicy, BackupRun, MissedBackup, PolicySchedule
 from clusters import alerts
 from clusters.models import Alert
-from console import audit
+from console import audit, jobs
 from console.models import AuditEntry, Job
 from tests import factories
+from tests.backups.pg_rman_captures import capture
 
 
 @pytest.fixture
@@ -243,7 +247,7 @@ def celery_worker(lab_env):
 
 
 @pytest.fixture
-def lab_catalog(db1, site):  # noqa: F811
+def lab_catalog(db1, site):
     """The test's pgBackRest repository (test_pgbackrest's `site`), seen by db1."""
     _parent, repo, _instance, _original = site
     catalog = BackupCatalog.objects.create(cluster=db1.cluster, name="lab", engine="pgbackrest",
@@ -264,7 +268,7 @@ def fire_as_beat(policy: BackupPolicy) -> None:
 def test_beat_fires_a_scheduled_full_then_incremental_backup_and_both_are_usable(
     lab_catalog,
     dba,
-    celery_worker,  # noqa: F811
+    celery_worker,
 ):
     full_policy = new_policy(lab_catalog, dba, name="weekly-full", mode="full",
                              schedule="0 3 * * 0", compress=False, retention_full=2)  # fmt: skip
@@ -301,3 +305,138 @@ def test_beat_fires_a_scheduled_full_then_incremental_backup_and_both_are_usable
         command__contains="--repo1-retention-full=2").exists()  # fmt: skip
     assert set(AuditEntry.objects.filter(action=audit.BACKUP_START).values_list(
         "source", flat=True)) == {"schedule"}  # fmt: skip
+
+
+# --- pg_rman runs: the commands a run executes and how its outputs are read -------------------
+
+
+def _pg_rman_run(dba, cluster_name: str = "bk-rman", **policy_fields) -> BackupRun:
+    cluster = factories.make_monitored_cluster(cluster_name)
+    catalog = BackupCatalog.objects.create(cluster=cluster, name="rman", engine="pg_rman",
+                                           path="/srv/pgr/backup", arclog_path="/srv/pgr/arclog",
+                                           srvlog_path="")  # fmt: skip
+    policy = schedule.create_policy(
+        BackupPolicy(catalog=catalog, name="nightly", schedule="0 1 * * *", **policy_fields),
+        actor=dba,
+    )
+    return actions.start_backup(policy, policy.mode, actor=dba)
+
+
+def _captured_argv(name: str) -> list[str]:
+    """A capture's argv, written as the builder writes it (-b MODE for --backup-mode=MODE)."""
+    argv = []
+    for arg in capture(name).argv:
+        argv += ["-b", arg.split("=", 1)[1]] if arg.startswith("--backup-mode=") else [arg]
+    return argv
+
+
+def test_a_pg_rman_run_backs_up_validates_then_reads_the_catalog_as_captured(db, dba):
+    run = _pg_rman_run(dba, mode="full", compress=True, with_serverlog=True)
+    local = pg_rman.Connection(host="/srv/pgr", port=55432)
+    backup, validate, show, inis = actions.pg_rman_commands(run, "/srv/pgr/data", local)
+    assert backup.argv == _captured_argv("backup-full-compress-serverlog.txt")
+    assert validate.argv == capture("validate.txt").argv
+    assert show.argv == capture("show-detail-after-failed-backup.txt").argv  # show detail -a
+    assert inis.argv == pg_rman.read_backup_inis("/srv/pgr/backup").argv
+    assert {c.os_user for c in (backup, validate, show, inis)} == {"postgres"}
+
+
+def test_a_pg_rman_policys_retention_goes_on_its_backup_command(db, dba):
+    run = _pg_rman_run(dba, mode="full", with_serverlog=True, keep_srvlog_files=2,
+                       keep_arclog_files=4, keep_data_days=1)  # fmt: skip
+    local = pg_rman.Connection(host="/srv/pgr", port=55432)
+    backup = actions.pg_rman_commands(run, "/srv/pgr/data", local)[0]
+    expected = _captured_argv("backup-full-serverlog-keep-srvlog-arclog-files-data-days.txt")
+    assert sorted(backup.argv) == sorted([*expected, "--progress"])  # same options
+    incremental = _pg_rman_run(dba, "bk-rman-2", mode="incremental")
+    assert actions.pg_rman_commands(incremental, "/srv/pgr/data", local)[0].argv == [
+        *capture("backup-incremental.txt").argv, "--progress"]  # fmt: skip
+
+
+def test_a_pg_rman_backup_from_a_standby_runs_there_connected_to_the_primary(db, dba):
+    run = _pg_rman_run(dba, mode="archive")
+    primary = pg_rman.Connection(host="192.0.2.1", port=5432)
+    backup = actions.pg_rman_commands(run, "/srv/standby/data", primary, ("/srv/standby", 5433))[0]
+    assert backup.argv == [
+        "pg_rman", "backup", "-B", "/srv/pgr/backup", "-D", "/srv/standby/data", "-h",
+        "192.0.2.1", "-p", "5432", "-b", "archive", "--progress",
+        "--standby-host=/srv/standby", "--standby-port=5433",
+    ]  # fmt: skip
+
+
+def test_a_pg_rman_runs_outputs_give_its_progress_validation_and_a_usable_record(db, dba):
+    run = _pg_rman_run(dba, mode="full", compress=True, with_serverlog=True)
+    catalog = run.catalog
+    listing = capture("show-detail.txt").stdout
+    rows = pg_rman.parse_show(listing)
+    # The catalog knew the three older backups; this run started just before the newest.
+    actions.store_catalog_listing(catalog, [r for r in rows if r.backup_id != rows[0].backup_id],
+                                  actor=dba)  # fmt: skip
+    BackupRun.objects.filter(pk=run.pk).update(
+        status="running", started=datetime(2026, 11, 25, 20, 23, 54, tzinfo=UTC))  # fmt: skip
+    backup = capture("backup-full-compress-serverlog.txt")
+    phases = {p.phase: (p.processed, p.total) for p in pg_rman.parse_progress(backup.stderr)}
+    assert phases == {"database files": (999, 999), "archived WAL files": (10, 10),
+                      "server log files": (1, 1)}  # fmt: skip
+    assert pg_rman.parse_validate(capture("validate-full-compress-serverlog.txt").stderr) == {
+        "2026-11-25 20:23:55": "ok"}  # fmt: skip
+    read = actions.store_catalog_listing(catalog, rows, actor=dba)
+    assert read.matched == ["2026-11-25 20:23:55"] and read.created == []
+    run.refresh_from_db()
+    assert (run.backup_id, run.status, run.usable, run.validated, run.compressed) == (
+        "2026-11-25 20:23:55", "ok", True, True, True)  # fmt: skip
+    assert run.duration == timedelta(seconds=2) and run.timeline == 1
+    assert run.srvlog_bytes == 1481 and run.data_bytes >= 23_000_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pg_rman_run_on_a_host_without_pg_rman_fails_saying_so(db1, dba, lab_env):
+    if shutil.which("pg_rman"):
+        pytest.skip("pg_rman is installed here: tests/backups/test_pg_rman_e2e.py runs it")
+    catalog = BackupCatalog.objects.create(
+        cluster=db1.cluster, name="rman", engine="pg_rman", arclog_path=f"{lab_env['LAB_DIR']}/a",
+        path=f"{lab_env['LAB_DIR']}/pg_rman-missing",
+    )  # fmt: skip
+    catalog.nodes.add(db1)
+    run = actions.start_backup(catalog, "full", actor=dba)
+    assert jobs.run_job(run.job_id, tasks.run_backup.body) == "failed"
+    run.refresh_from_db()
+    assert (run.status, run.usable) == ("failed", False)
+    assert run.message.startswith("pg_rman is not installed on this host (command not found)")
+    assert Job.objects.get(pk=run.job_id).error == run.message
+    failed = AuditEntry.objects.get(action=audit.BACKUP_COMMAND, status="failed")
+    assert "pg_rman backup -B" in failed.command and "--progress" in failed.command
+    assert AuditEntry.objects.get(action=audit.BACKUP_FINISHED).status == "failed"
+
+
+@pytest.mark.skipif(
+    not shutil.which("pg_rman"),
+    reason=(
+        "pg_rman is not installed on this machine (Debian does not package it): the pg_rman run "
+        "end to end needs its binary; its commands and outputs are tested with the captures above"
+    ),
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_scheduled_pg_rman_full_backup_is_validated_into_a_usable_run(db1, dba, lab, lab_env):
+    parent = Path(lab_env["LAB_DIR"]) / "pg_rman-schedule"
+    shutil.rmtree(parent, ignore_errors=True)
+    parent.mkdir(mode=0o700)
+    shutil.chown(parent, "postgres", "postgres")
+    try:
+        catalog = BackupCatalog.objects.create(
+            cluster=db1.cluster, name="rman", engine="pg_rman", path=str(parent / "catalog"),
+            arclog_path=str(Path(lab_env["LAB_DIR"]) / "archive"),
+        )  # fmt: skip
+        catalog.nodes.add(db1)
+        init = pg_rman.init(catalog.path, str(lab.parts["primary"].data),
+                            arclog_path=catalog.arclog_path)  # fmt: skip
+        actions.run_pg_rman(db1, init, actor=dba)
+        policy = new_policy(catalog, dba, mode="full", compress=True, keep_data_generations=2)
+        run = schedule.fire_policy(policy.pk)
+        assert jobs.run_job(run.job_id, tasks.run_backup.body) == "succeeded"
+        run.refresh_from_db()
+        assert (run.status, run.usable, run.validated, run.mode) == ("ok", True, True, "full")
+        log = "\n".join(Job.objects.get(pk=run.job_id).log_lines.values_list("message", flat=True))
+        assert "pg_rman copied database files" in log and ": valid" in log
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
