@@ -35,6 +35,7 @@ from tests.factories import make_job
 
 lab_db = pytest.mark.django_db(transaction=True)  # the executor audits outside transactions
 PASSWORD = "Prov-Admin-pw-4217-xyzzy"
+SERVICE_USER = "mprovsvc"
 # What a re-run may run on the host (after `timeout --kill-after=5 N`): reads only.
 READ_ONLY_PROGRAMS = {"cat", "test", "stat", "find", "getent", "mariadb-admin", "dpkg-query",
                       "my_print_defaults", "readlink"}  # fmt: skip
@@ -271,17 +272,32 @@ def test_missing_package_stops_at_the_install_step(hosts, servers, dba):
     assert not Cluster.objects.filter(name="mprov3").exists()
 
 
+@pytest.fixture
+def service_user(lab):
+    """An OS service user with a home directory under the lab directory (Debian's mysql has
+    none, /nonexistent), deleted afterwards with its home."""
+    home = Path(os.environ["LAB_DIR"]) / "home" / SERVICE_USER
+    subprocess.run(["useradd", "--system", "--user-group", "--home-dir", str(home),
+                    "--create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+                   check=True)  # fmt: skip
+    yield home
+    subprocess.run(["userdel", SERVICE_USER], check=True)
+    subprocess.run(["rm", "-rf", "--", str(home)], check=True)
+
+
 @lab_db
 def test_port_in_use_stops_at_start_and_a_rerun_resumes_there(
-    hosts, servers, root_history, lab, dba
+    hosts, service_user, servers, root_history, lab, dba
 ):
+    """Also: a service user of one's own, whose history files are linked too."""
     bare2 = hosts["bare2"]
     servers.append("mprov4")
     listener = subprocess.Popen(lab.host("bare2").argv(["python3", "-c", LISTENER, bare2.address]),
                                 stdin=subprocess.PIPE)  # fmt: skip
     try:
         faults.wait_port_open(bare2.address, 3306, timeout=10)
-        job = request(bare2, fields(bare2, "mprov4"), PASSWORD, actor=dba)
+        asked = fields(bare2, "mprov4", service_user=SERVICE_USER)
+        job = request(bare2, asked, PASSWORD, actor=dba)
         assert run(job) == Job.Status.FAILED
     finally:
         listener.stdin.close()
@@ -304,6 +320,12 @@ def test_port_in_use_stops_at_start_and_a_rerun_resumes_there(
     statuses = list(steps_of(again).values())
     assert statuses[1:5] == ["skipped"] * 4 and statuses[5:7] == ["done", "done"]
     assert my(bare2.address, "dba_admin", PASSWORD, "SELECT @@local_infile") == [(0,)]
+    pid = int((_base("mprov4") / "run" / "mariadbd.pid").read_text())
+    assert pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name == SERVICE_USER
+    for name in (".mysql_history", ".mariadb_history"):
+        link = service_user / name
+        assert link.is_symlink() and os.readlink(link) == "/dev/null"
+        assert pwd.getpwuid(os.lstat(link).st_uid).pw_name == SERVICE_USER
 
 
 # --- Refused requests: nothing stored, nothing queued --------------------------------------------
