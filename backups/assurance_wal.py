@@ -68,9 +68,13 @@ def repo_ls(repo: Repository, archive_id: str) -> Command:
 
 
 def arclog_ls(arclog_path: str) -> Command:
-    """List a pg_rman arclog directory: one `<name>\\t<mtime epoch>` line per file."""
+    """List a pg_rman arclog directory: one `<name>\\t<mtime epoch>` line per file. find runs
+    from inside the directory: started from a working directory the OS user may not enter
+    (sudo from root's /root), find lists everything but exits 1 ("Failed to restore initial
+    working directory", seen in the lab)."""
     path = check_path("arclog_path", arclog_path)
-    return Command(["find", path, "-maxdepth", "1", "-type", "f", "-printf", "%f\\t%T@\\n"])
+    return Command(["env", f"--chdir={path}", "find", ".", "-maxdepth", "1", "-type", "f",
+                    "-printf", "%f\\t%T@\\n"])  # fmt: skip
 
 
 def archive_id_of(info_stdout: str, stanza: str, label: str) -> str:

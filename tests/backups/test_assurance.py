@@ -19,7 +19,13 @@ from django_celery_beat.models import PeriodicTask
 from psycopg import sql
 
 from backups import assurance, assurance_archive, assurance_tasks
-from backups.models import ArchiveCheck, BackupCatalog, RestoreRun, TestRestorePolicy
+from backups.models import (
+    ArchiveCheck,
+    BackupCatalog,
+    BackupRun,
+    RestoreRun,
+    TestRestorePolicy,
+)
 from console import audit, jobs
 from console.executor import ExecutorError, run_command, run_sql
 from console.models import AuditEntry, Job
@@ -239,3 +245,32 @@ def test_the_archive_check_job_records_every_cluster_and_a_cluster_without_backu
     check = ArchiveCheck.objects.get()
     assert (check.continuous, check.restorable_to, check.rpo()) == (False, None, None)
     assert check.message == "No usable (verified) backup: nothing can be restored."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pg_rman_arclog_directory_is_walked_from_the_backups_first_segment(db1, dba, lab_env):
+    """pg_rman is not installed in the lab, so its catalog and backup record are written here
+    by hand (the start LSN read from db1 itself); the arclog listing is real: the lab's own
+    archive directory, where db1's archive_command copies every segment (only read)."""
+    start_lsn = sql1(db1, "SELECT pg_current_wal_lsn()::text", actor=dba)
+    timeline = sql1(db1, "SELECT timeline_id FROM pg_control_checkpoint()", actor=dba)
+    catalog = BackupCatalog.objects.create(
+        cluster=db1.cluster, name="rman", engine="pg_rman",
+        path=f"{lab_env['LAB_DIR']}/pg_rman-catalog", arclog_path=f"{lab_env['LAB_DIR']}/archive",
+    )  # fmt: skip
+    catalog.nodes.add(db1)
+    now = timezone.now()
+    BackupRun.objects.create(
+        catalog=catalog, cluster=db1.cluster, mode="full", status="ok", started=now, ended=now,
+        backup_id="2026-11-26 02:00:00", start_lsn=start_lsn, stop_lsn=start_lsn, timeline=timeline,
+    )  # fmt: skip
+    last = _switch_and_wait(db1, dba, times=2)
+
+    check = assurance_archive.check_archive(db1.cluster, actor=dba, catalog=catalog)
+    assert check.continuous is True, check.message
+    assert check.first_segment == sql1(
+        db1, "SELECT pg_walfile_name(%s::pg_lsn)", [start_lsn], actor=dba)  # fmt: skip
+    assert check.last_segment >= last and check.segments >= 2  # the first and the switched one
+    assert now <= check.restorable_to <= timezone.now()
+    listing = AuditEntry.objects.filter(action=audit.BACKUP_COMMAND, command__contains=" find ")
+    assert listing.filter(command__contains=f"--chdir={lab_env['LAB_DIR']}/archive").exists()

@@ -54,7 +54,7 @@ def test_arclog_listing_reads_find_output():
     text += "00000002.history\t1795657961.0\n000000010000000000000005.partial\t1795657962.0\n"
     assert list(wal.parse_arclog_ls(text)) == ["000000010000000000000003",
                                                "000000010000000000000004"]  # fmt: skip
-    assert wal.arclog_ls("/srv/arclog").argv[:2] == ["find", "/srv/arclog"]
+    assert wal.arclog_ls("/srv/arclog").argv[:4] == ["env", "--chdir=/srv/arclog", "find", "."]
 
 
 def _segments(*names):
