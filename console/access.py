@@ -99,6 +99,8 @@ PERSONAS["dba"] += _BACKUPS_VIEW + [
 ]
 PERSONAS["manager"] += _BACKUPS_VIEW
 PERSONAS["auditor"] += _BACKUPS_VIEW
+# Backup policies (backups.schedule): DBAs also delete them (a typed confirmation; runs stay).
+PERSONAS["dba"] += ["backups.delete_backuppolicy"]
 # Backup assurance (issue 7 part 5): DBAs schedule and start test restores and archive
 # checks; managers and auditors read them (the restores are RestoreRuns, read above).
 _ASSURANCE_VIEW = ["backups.view_testrestorepolicy", "backups.view_archivecheck"]
