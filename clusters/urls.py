@@ -76,3 +76,10 @@ urlpatterns += [
         name="provision_mariadb_rerun",
     ),
 ]
+
+# PostgreSQL provisioning: a cluster on a bare host, a standby, the re-run of a failed job.
+urlpatterns += [
+    path("provision/", views.provision_start, name="provision_start"),
+    path("<int:pk>/standby/add/", views.standby_add, name="standby_add"),
+    path("provision/jobs/<int:pk>/rerun/", views.provision_rerun, name="provision_rerun"),
+]

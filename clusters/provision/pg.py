@@ -459,3 +459,21 @@ def start_provision(
             output=f"PostgreSQL {spec.version} on {host_node.name}, data {spec.data_directory}",
         )  # fmt: skip
     return job
+
+
+RESUMABLE_KINDS = (PROVISION_KIND, "clusters.add_standby")
+
+
+def rerun_provision(job, *, actor, source=AuditEntry.Source.UI):
+    """Run a failed provisioning or standby job again with the same parameters; its steps'
+    checks skip what the first run did, so it resumes at the failed step. Audited."""
+    if job.kind not in RESUMABLE_KINDS:
+        raise StepFailed(f"job #{job.pk} is not a provisioning job")
+    with transaction.atomic():
+        new = jobs.rerun(job, user=actor, source=source)
+        audit.append(
+            audit.PROVISION_REQUESTED, actor=actor, source=source,
+            target=job.target_name and f"{job.target_type}:{job.target_name}", job_id=new.pk,
+            output=f"re-run of job #{job.pk} ({job.title})",
+        )  # fmt: skip
+    return new

@@ -43,6 +43,7 @@ from clusters.views.inventory import (
     registration_register,
     registration_start,
 )
+from clusters.views.provision import provision_rerun, provision_start, standby_add
 from clusters.views.provision_mariadb import provision_mariadb, provision_mariadb_rerun
 from clusters.views.settings import node_setting, node_settings
 
@@ -84,4 +85,7 @@ __all__ = [
     "registration_register",
     "registration_start",
     "series_data",
+    "provision_rerun",
+    "provision_start",
+    "standby_add",
 ]

@@ -103,7 +103,8 @@ def _connect(address: str, port: int = 5432, **kw) -> psycopg.Connection:
 def _listener(lab, host: str, address: str, port: int) -> subprocess.Popen:
     """Something else listening on address:port inside the host."""
     code = ("import socket,sys,time; s=socket.socket();"
-            " s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2])));"
+            " s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1);"
+            " s.bind((sys.argv[1], int(sys.argv[2])));"
             " s.listen(); print('ready', flush=True); time.sleep(600)")  # fmt: skip
     process = subprocess.Popen(lab.host(host).argv([sys.executable, "-c", code, address,
                                str(port)]), stdout=subprocess.PIPE, text=True)  # fmt: skip
@@ -225,8 +226,17 @@ def test_a_warm_standby_recovers_from_the_archive_only(lab, bare, place, dba_use
         assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
         assert conn.execute("SHOW synchronous_standby_names").fetchone() == ("",)
     # Not open for reads: hot_standby off.
-    with pytest.raises(psycopg.OperationalError, match="not yet accepting connections|hot standby"):
+    with pytest.raises(psycopg.OperationalError, match="Hot standby mode is disabled"):
         _connect(bare["bare2"].address).close()
+    # WAL reaches it through the archive: a segment the primary switches is restored there.
+    with _connect(bare["bare1"].address) as conn:
+        conn.execute("CREATE TABLE warm (id int)")
+        segment = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
+    log = Path(sspec.log_file)
+    deadline = time.monotonic() + 30
+    while f'restored log file "{segment}" from archive' not in log.read_text():
+        assert time.monotonic() < deadline, f"{segment} never restored on the warm standby"
+        time.sleep(0.2)
     conf = (Path(sspec.data_directory) / "dbconsole.conf").read_text()
     assert "hot_standby = off" in conf and "restore_command" in conf
 
