@@ -353,11 +353,12 @@ def apply_history(p) -> str:
     directories = [f["path"] for f in files if f["kind"] == "d"]
     if directories:
         raise StepFailed(f"{', '.join(directories)}: a directory, not a file; remove it by hand")
-    linked = []
+    linked: dict[str, list[str]] = {}  # owner uid:gid -> its links
     for f in files:
-        if f["ok"]:
-            continue
-        p.sh(["ln", "-sfn", "--", "/dev/null", f["path"]])
-        p.sh(["chown", "-h", f"{f['uid']}:{f['gid']}", "--", f["path"]])
-        linked.append(f["path"])
-    return "; ".join(["linked to /dev/null: " + ", ".join(linked), *notes])
+        if not f["ok"]:
+            p.sh(["ln", "-sfn", "--", "/dev/null", f["path"]])  # the link itself, never followed
+            linked.setdefault(f"{f['uid']}:{f['gid']}", []).append(f["path"])
+    for owner, paths in linked.items():
+        p.sh(["chown", "-h", owner, "--", *paths])
+    done = [path for paths in linked.values() for path in paths]
+    return "; ".join(["linked to /dev/null: " + ", ".join(done), *notes])
