@@ -14,15 +14,22 @@ Measured, in the same run:
   account, locks it, ends its sessions and verifies the lock by reading it back; every remote
   statement audited by the executor. Target: <= TARGET_S and the run `offboarded` with every
   account verified;
-- undo (unlock, audited), for information;
-- the sequential baseline: users.dbops.lock_account on the same accounts one after another
-  (read, then ALTER, each audited). Target: the offboarding at least TARGET_SPEEDUP times faster.
-Then every account created is dropped from the servers, and the throwaway database goes.
+- the undo (unlock, audited; the same pool), for information;
+- the sequential baseline: the very same offboarding (start_offboarding and the same job, the
+  same per-account code) with a pool of one worker, so the same accounts are locked one server
+  after another. Target: the offboarding at least TARGET_SPEEDUP times faster.
+- with --lock-account, also users.dbops.lock_account on each account one after another (the
+  lifecycle primitive: a connection per statement, no verification), for information.
+For each, the CPU seconds of the console process, the metadata database and the lab's servers
+(/proc), the connections the servers accepted (their own counters), the console database's
+ORM statements, audit entries and audit writes, per account; and the bound they put on the
+time on this machine's CPUs. Then every account created is dropped from the servers, and the
+throwaway database goes.
 
 The lab's servers run on this machine (2 CPUs shared with the metadata database and other
-work): every statement costs a connection (a PostgreSQL backend fork and SCRAM exchange, a
-MariaDB thread) on the same CPUs as the console. Figures are noisy; the load is printed.
-Prints its figures, ends with one JSON line (name, figures, targets, ok).
+work): without --delay-ms there is no wait to overlap, and the parallel job can beat the
+sequential one only by the CPUs the sequential one leaves idle. Figures are noisy; the load is
+printed. Prints its figures, ends with one JSON line (name, figures, targets, ok).
 """
 
 import argparse
@@ -183,27 +190,141 @@ def register(person, via: dict[str, tuple[str, int]] | None = None) -> list:
     return DatabaseAccount.objects.bulk_create(accounts)
 
 
-def offboard(person, actor) -> tuple[float, object]:
-    """start_offboarding as the page calls it; the job runs eagerly when the run commits."""
+def server_connections() -> int:
+    """Connections db1 and my1 have accepted so far, by their own counters (PostgreSQL 14+:
+    pg_stat_database.sessions, counted when a session ends; MariaDB: Connections)."""
+    with pg_admin() as conn:
+        (pg,) = conn.execute("SELECT sum(sessions) FROM pg_stat_database").fetchone()
+    conn = my_admin()
+    try:
+        cur = conn.cursor()
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Connections'")
+        my = int(cur.fetchone()[1])
+    finally:
+        conn.close()
+    return int(pg) + my - 2  # less this function's own two
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds a process of this machine has used (the relay)."""
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(map(int, stat[11:13])) / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """Wall time, and per account what a phase cost: CPU seconds of the console process (all its
+    threads), the metadata database, the lab's servers and the relay; the connections the
+    servers accepted; the ORM statements on the console database (every connection's, counted
+    by an execute wrapper), the audit entries and the audit chain's writes."""
+
+    statements = 0  # ORM statements on the console database, counted by _count_statements
+    audit_writes = 0  # audit chain writes (a head read and one INSERT each), counted by count_audit
+
+    def __init__(self, relay=None):
+        from console.models import AuditEntry
+
+        self.relay = relay
+        self.audit0 = AuditEntry.objects.count()
+        self.connections0 = server_connections()
+        self.lab0, self.statements0, self.writes0 = lab_cpu(), Meter.statements, Meter.audit_writes
+        self.relay0 = process_cpu(relay.pid) if relay else 0.0
+        self.cpu0, self.t0 = time.process_time(), time.perf_counter()
+
+    def stop(self, accounts: int) -> dict:
+        from console.models import AuditEntry
+
+        seconds = time.perf_counter() - self.t0
+        console = time.process_time() - self.cpu0
+        used = cpu_since(self.lab0)
+        statements = Meter.statements - self.statements0
+        writes = Meter.audit_writes - self.writes0
+        relay = process_cpu(self.relay.pid) - self.relay0 if self.relay else 0.0
+        servers = sum(used.get(k, 0.0) for k in ("db1", "db2", "my1"))
+        cpu = {"console": round(console, 2), "metadata_db": used.get("meta", 0.0),
+               "db1": used.get("db1", 0.0), "db2": used.get("db2", 0.0),
+               "my1": used.get("my1", 0.0), "relay": round(relay, 2)}  # fmt: skip
+        total = console + servers + used.get("meta", 0.0) + relay
+        return {
+            "seconds": round(seconds, 3),
+            "cpu_s": cpu,
+            "per_account": {
+                "console_cpu_ms": round(console * 1000 / accounts, 2),
+                "servers_cpu_ms": round(servers * 1000 / accounts, 2),
+                "metadata_db_cpu_ms": round(used.get("meta", 0.0) * 1000 / accounts, 2),
+                "connections": round((server_connections() - self.connections0) / accounts, 2),
+                "orm_statements": round(statements / accounts, 2),
+                "audit_writes": round(writes / accounts, 2),
+                "audit_entries": round((AuditEntry.objects.count() - self.audit0) / accounts, 2),
+            },
+            # On this machine's CPUs: the console's Python runs on one CPU at a time (the GIL),
+            # and everything together on all of them.
+            "cpu_bound_s": round(max(console, total / (os.cpu_count() or 1)), 2),
+            "load": round(os.getloadavg()[0], 1),
+        }
+
+
+def count_audit() -> None:
+    """Count the audit chain's writes: the executor's entries of concurrent threads are written
+    together (console.audit's group commit), each write a head read and one INSERT."""
+    from console import audit
+
+    insert = audit._insert_after_head
+
+    def counted(entries):
+        Meter.audit_writes += 1
+        return insert(entries)
+
+    audit._insert_after_head = counted
+
+
+def _count_statements(sender, connection, **kwargs) -> None:
+    def count(execute, sql, params, many, context):
+        Meter.statements += 1  # += on an int under the GIL: close enough for a count
+        return execute(sql, params, many, context)
+
+    connection.execute_wrappers.append(count)
+
+
+def show(name: str, m: dict) -> None:
+    a = m["per_account"]
+    print(f"{name}: {m['seconds']:.2f} s, load {m['load']}; CPU s {m['cpu_s']}; per account: "
+          f"console {a['console_cpu_ms']} ms, servers {a['servers_cpu_ms']} ms, metadata DB "
+          f"{a['metadata_db_cpu_ms']} ms CPU, {a['connections']} server connection(s), "
+          f"{a['orm_statements']} ORM statement(s), {a['audit_entries']} audit entries in "
+          f"{a['audit_writes']} write(s); CPU bound here: >= {m['cpu_bound_s']} s"
+          )  # fmt: skip
+
+
+def offboard(person, actor, workers: int) -> tuple[float, object]:
+    """start_offboarding as the page calls it; the job runs eagerly when the run commits, with
+    a pool of `workers` (1: the sequential baseline, the very same code)."""
     from console.celery import app
-    from users.actions.offboarding import start_offboarding
+    from users.actions import offboarding
 
     app.conf.task_always_eager = True  # the job in this process: no broker, no worker latency
     # The first enqueue of a process imports every app's tasks module (about 1 s here); a web
     # or worker process has done it long before a helpdesk user offboards anyone.
     app.loader.import_default_modules()
-    t0 = time.perf_counter()
-    run = start_offboarding(person, actor=actor, confirmation=person.uid)
-    seconds = time.perf_counter() - t0
+    default, offboarding.WORKERS = offboarding.WORKERS, workers
+    try:
+        run = offboarding.start_offboarding(person, actor=actor, confirmation=person.uid)
+    finally:
+        offboarding.WORKERS = default
     run.refresh_from_db()
-    return seconds, run
+    return run
 
 
-def cpu_used(before: dict) -> dict:
-    """CPU seconds used since `before` by the metadata database and the two real servers."""
-    used = cpu_since(before)
-    return {"metadata_db": used.get("meta", 0.0), "db1": used.get("db1", 0.0),
-            "my1": used.get("my1", 0.0)}  # fmt: skip
+def check_run(run, expected_locked: int) -> dict:
+    from console.models import Job
+    from users.models import OffboardingStep
+
+    steps = run.steps.filter(kind=OffboardingStep.Kind.LOCK)
+    locked_pg, locked_my = locked_on_servers()
+    return {"run_state": run.state, "job_status": Job.objects.get(pk=run.job_id).status,
+            "verified": steps.filter(result="verified").count(),
+            "locked_on_servers": locked_pg + locked_my,
+            "ok": run.state == "offboarded" and locked_pg + locked_my == expected_locked,
+            }  # fmt: skip
 
 
 def main() -> int:
@@ -211,6 +332,11 @@ def main() -> int:
     parser.add_argument("--delay-ms", type=float, default=0.0,
                         help="reach the servers through bench/_delay.py, each packet held this "
                         "long each way (default: directly, no latency)")  # fmt: skip
+    parser.add_argument(
+        "--lock-account",
+        action="store_true",
+        help="also time users.dbops.lock_account one account after another",
+    )
     args = parser.parse_args()
     relay, via = start_relay(args.delay_ms) if args.delay_ms else (None, None)
     original_url = use_bench_database(BENCH_DB)
@@ -219,13 +345,13 @@ def main() -> int:
     django.setup()
     from django.contrib.auth import get_user_model
     from django.db import connections
+    from django.db.backends.signals import connection_created
 
     from console import audit
     from console.lab.demo import register_demo
-    from console.models import AuditEntry, Job
     from users import dbops
     from users.actions.offboarding import WORKERS, undo_offboarding
-    from users.models import DatabaseAccount, OffboardingStep, Person
+    from users.models import DatabaseAccount, Person
 
     figures: dict = {}
     try:
@@ -237,62 +363,74 @@ def main() -> int:
         actor = get_user_model().objects.create_user("bench-helpdesk")
         person = Person.objects.create(uid=UID, name="Bench Leaver", mail="leaver@example.org")
         accounts = register(person, via)
+        n = len(accounts)
         create_accounts([a.name for a in accounts if a.host == ""],
                         [a.name for a in accounts if a.host == "%"])  # fmt: skip
+        connections.close_all()  # from here every console connection gets the statement counter
+        connection_created.connect(_count_statements)
+        count_audit()
         print(f"registered {SERVERS} servers ({SERVERS // 2} copies of db1, {SERVERS // 2} of "
-              f"my1, a cluster each) and created {len(accounts)} accounts of {UID}; "
+              f"my1, a cluster each) and created {n} accounts of {UID}; "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
               f"{WORKERS} workers; latency added: {args.delay_ms:g} ms each way")  # fmt: skip
 
-        audit_before = AuditEntry.objects.count()
-        cpu0, lab0 = time.process_time(), lab_cpu()
-        offboard_s, run = offboard(person, actor)
-        offboard_cpu = {"console": round(time.process_time() - cpu0, 2), **cpu_used(lab0)}
-        job = Job.objects.get(pk=run.job_id)
-        steps = run.steps.filter(kind=OffboardingStep.Kind.LOCK)
-        verified = steps.filter(result="verified").count()
-        audit_entries = AuditEntry.objects.count() - audit_before
-        locked_pg, locked_my = locked_on_servers()
-        print(f"offboarding end to end: {offboard_s:.2f} s (CPU s {offboard_cpu}); "
-              f"run {run.state}, job {job.status}, {verified}/{steps.count()} accounts locked "
-              f"and verified; servers say {locked_pg} roles NOLOGIN, {locked_my} users LOCKED; "
-              f"{audit_entries} audit entries; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+        meter = Meter(relay)
+        run = offboard(person, actor, WORKERS)
+        job = meter.stop(n)
+        job_check = check_run(run, n)
+        show(f"offboarding, {WORKERS} workers", job)
+        print(f"  run {job_check['run_state']}, job {job_check['job_status']}, "
+              f"{job_check['verified']}/{n} verified; servers say {job_check['locked_on_servers']}"
+              f" accounts locked")  # fmt: skip
 
-        t0 = time.perf_counter()
+        meter = Meter(relay)
         undo_offboarding(run, actor=actor, confirmation=UID)
-        undo_s = time.perf_counter() - t0
-        unlocked = locked_on_servers() == (0, 0)
-        print(f"undo (sequential unlock, audited): {undo_s:.2f} s; all unlocked: {unlocked}")
+        undo = meter.stop(n)
+        undone = locked_on_servers() == (0, 0)
+        show(f"undo, {WORKERS} workers", undo)
+        print(f"  all unlocked: {undone}")
 
-        ordered = list(DatabaseAccount.objects.filter(person=person)
-                       .select_related("cluster", "node").order_by("name"))  # fmt: skip
-        cpu0, lab0, t0 = time.process_time(), lab_cpu(), time.perf_counter()
-        changed = sum(dbops.lock_account(a, actor=actor).changed for a in ordered)
-        sequential_s = time.perf_counter() - t0
-        sequential_cpu = {"console": round(time.process_time() - cpu0, 2), **cpu_used(lab0)}
-        print(f"sequential lock_account of the same {len(ordered)} accounts: "
-              f"{sequential_s:.2f} s ({changed} changed; CPU s {sequential_cpu}); "
-              f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
-        for a in ordered:
-            dbops.unlock_account(a, actor=actor)
+        meter = Meter(relay)
+        serial_run = offboard(person, actor, 1)
+        serial = meter.stop(n)
+        serial_check = check_run(serial_run, n)
+        show("sequential: the same offboarding, 1 worker", serial)
+        print(f"  run {serial_check['run_state']}, {serial_check['verified']}/{n} verified; "
+              f"servers say {serial_check['locked_on_servers']} accounts locked")  # fmt: skip
+        undo_offboarding(serial_run, actor=actor, confirmation=UID)
+        serial_undone = locked_on_servers() == (0, 0)
+
+        lock_account = None
+        if args.lock_account:
+            ordered = list(DatabaseAccount.objects.filter(person=person)
+                           .select_related("cluster", "node").order_by("name"))  # fmt: skip
+            meter = Meter(relay)
+            changed = sum(dbops.lock_account(a, actor=actor).changed for a in ordered)
+            lock_account = meter.stop(n)
+            show(f"dbops.lock_account one after another ({changed} changed)", lock_account)
+            for a in ordered:
+                dbops.unlock_account(a, actor=actor)
         chain = audit.verify()
-        speedup = sequential_s / offboard_s
-        print(f"speedup: {speedup:.1f}x; audit chain: {chain.checked} entries, "
-              f"intact={chain.intact}")  # fmt: skip
+        speedup = serial["seconds"] / job["seconds"]
+        bound = serial["seconds"] / job["cpu_bound_s"] if job["cpu_bound_s"] else None
+        print(f"speedup: {speedup:.1f}x (sequential {serial['seconds']:.2f} s / offboarding "
+              f"{job['seconds']:.2f} s); at most {bound:.1f}x on this machine's CPUs from the "
+              f"offboarding's CPU ({job['cpu_bound_s']} s); audit chain: {chain.checked} "
+              f"entries, intact={chain.intact}")  # fmt: skip
+        if args.delay_ms:
+            trips = (serial["seconds"] - job["cpu_bound_s"]) / n / (2 * args.delay_ms / 1000)
+            print(f"  round trips per account, from the sequential run's waits: about {trips:.1f}")
         figures = {
-            "offboard_s": round(offboard_s, 3),
-            "offboard_cpu_s": offboard_cpu,
-            "run_state": run.state,
-            "job_status": job.status,
-            "accounts": len(accounts),
-            "verified": verified,
-            "locked_on_servers": locked_pg + locked_my,
-            "audit_entries": audit_entries,
-            "undo_s": round(undo_s, 3),
-            "sequential_lock_s": round(sequential_s, 3),
-            "sequential_changed": changed,
-            "sequential_cpu_s": sequential_cpu,
+            "offboard_s": job["seconds"],
+            "offboard": {**job, **job_check},
+            "undo_s": undo["seconds"],
+            "undo": undo,
+            "undone": undone and serial_undone,
+            "sequential_s": serial["seconds"],
+            "sequential": {**serial, **serial_check},
+            "lock_account_sequential": lock_account,
             "speedup": round(speedup, 1),
+            "speedup_cpu_bound": round(bound, 1) if bound else None,
             "audit_chain_intact": chain.intact,
             "workers": WORKERS,
         }
@@ -308,10 +446,10 @@ def main() -> int:
     ok = (
         figures["offboard_s"] <= TARGET_S
         and figures["speedup"] >= TARGET_SPEEDUP
-        and figures["run_state"] == "offboarded"
-        and figures["verified"] == SERVERS
-        and figures["locked_on_servers"] == SERVERS
-        and figures["sequential_changed"] == SERVERS
+        and figures["offboard"]["ok"]
+        and figures["offboard"]["verified"] == SERVERS
+        and figures["sequential"]["ok"]
+        and figures["undone"]
         and figures["audit_chain_intact"]
     )
     result = {

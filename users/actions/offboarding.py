@@ -43,6 +43,7 @@ from users.models import DatabaseAccount, OffboardingRun, OffboardingStep, Perso
 JOB_KIND = "users.offboard_person"
 WORKERS = 32  # clusters done at once; a server that does not answer delays only its own
 SERVER_SECONDS = 30.0  # per account and server: no statement is sent after this deadline
+SAVE_SECONDS, SAVE_BATCH = 0.5, 50  # a finished step waits at most this long to be saved
 _STEP_FIELDS = ["attempts", "locked_before", "locked_at", "sessions_ended", "verified_at",
                 "servers", "evidence", "result", "error"]  # fmt: skip
 _OPEN = (OffboardingRun.State.REQUESTED, OffboardingRun.State.RUNNING)
@@ -169,9 +170,11 @@ def _in_parallel(groups: list[list], work, save) -> None:
     by a bounded pool of WORKERS threads that each take the next group until none is left, the
     items of a group one after another. Each thread has its own console connection, closed once
     when it has no group left (closing it after every cluster cost the metadata database a new
-    connection per cluster). `save(results)` runs in the calling thread with what has finished
-    so far, in batches: the steps are written together rather than one UPDATE per account. An
-    exception in a worker is raised here once the results that did finish are saved."""
+    connection per cluster). `save(results)` runs in the calling thread with what has finished,
+    every SAVE_SECONDS or SAVE_BATCH results and at the end: the steps are written together
+    rather than one UPDATE per account (a step not saved yet when the process dies is redone by
+    the retry). An exception in a worker is raised here once the results that did finish are
+    saved."""
     todo, done = queue.SimpleQueue(), queue.SimpleQueue()
     for group in groups:
         todo.put(group)
@@ -195,18 +198,26 @@ def _in_parallel(groups: list[list], work, save) -> None:
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="offboard") as pool:
         for _ in range(workers):
             pool.submit(worker)
+        finished, failure, first_at = [], None, 0.0
         while remaining:
-            batch = [done.get()]
-            while len(batch) < remaining:
-                try:
-                    batch.append(done.get_nowait())
-                except queue.Empty:
-                    break
-            remaining -= len(batch)
-            save([r for b in batch if not isinstance(b, BaseException) for r in b])
-            for b in batch:
-                if isinstance(b, BaseException):
-                    raise b
+            wait = max(0.0, first_at + SAVE_SECONDS - time.monotonic()) if finished else None
+            try:
+                batch = done.get(timeout=wait)
+            except queue.Empty:
+                batch = []
+            else:
+                remaining -= 1
+                if isinstance(batch, BaseException):
+                    failure, batch = failure or batch, []
+            if batch and not finished:
+                first_at = time.monotonic()
+            finished += batch
+            due = len(finished) >= SAVE_BATCH or time.monotonic() >= first_at + SAVE_SECONDS
+            if finished and (due or not remaining or failure):
+                save(finished)
+                finished = []
+            if failure is not None:
+                raise failure
 
 
 def _by_cluster(steps: list[OffboardingStep]) -> list[list[OffboardingStep]]:
