@@ -3,7 +3,7 @@ retention against the catalog's engine by BackupPolicy.clean)."""
 
 from django import forms
 
-from backups.models import BackupCatalog, BackupPolicy
+from backups.models import BackupCatalog, BackupPolicy, Engine
 from clusters.models import Node
 
 _RETENTION = (*BackupPolicy.PG_RMAN_RETENTION, *BackupPolicy.PGBACKREST_RETENTION)
@@ -40,6 +40,20 @@ class BackupPolicyForm(forms.ModelForm):
             self.fields[name].widget.attrs["min"] = 1
         if self.instance.pk:
             self.fields["catalog"].disabled = True
+
+    def clean(self):
+        cleaned = super().clean()
+        catalog = cleaned.get("catalog") or getattr(self.instance, "catalog", None)
+        source = cleaned.get("source_node")
+        if (
+            catalog
+            and source
+            and catalog.engine == Engine.PGBACKREST
+            and (source.role != Node.Role.PRIMARY)
+        ):
+            self.add_error("source_node", "The console takes pgBackRest backups on the primary "
+                           "(it does not configure backup-standby); leave this empty.")  # fmt: skip
+        return cleaned
 
     def values(self) -> dict:
         """The edited fields, for backups.schedule.update_policy."""

@@ -174,8 +174,7 @@ def update_policy(
         raise
     now = timezone.now()
     with transaction.atomic():
-        fields = [f"{name}_id" if name == "source_node" else name for name in changed]
-        policy.save(update_fields=fields)
+        policy.save(update_fields=changed)
         restart = "schedule" in changed
         if restart:
             _since(policy, now)

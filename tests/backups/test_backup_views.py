@@ -79,6 +79,10 @@ def test_a_bad_cron_is_a_form_error_on_the_schedule_and_nothing_is_saved(client,
     # A mode the engine does not take: an error on the mode.
     response = client.post(reverse("backups:policy_create"), form(catalog, mode="incremental"))
     assert list(response.context["form"].errors) == ["mode"]
+    # pgBackRest from a standby: refused on the source node.
+    standby = catalog.cluster.nodes.get(role="standby")
+    response = client.post(reverse("backups:policy_create"), form(catalog, source_node=standby.pk))
+    assert "pgBackRest backups on the primary" in response.context["form"].errors["source_node"][0]
     assert not BackupPolicy.objects.exists()
 
 
@@ -103,12 +107,14 @@ def test_editing_a_policy_changes_its_task_and_a_bad_value_changes_nothing(clien
     assert list(response.context["form"].errors) == ["schedule"]
     policy.refresh_from_db()
     assert policy.schedule == "0 1 * * *"
+    primary = policy.catalog.cluster.nodes.get(role="primary")
     response = client.post(url, form(policy.catalog, name="nightly", schedule="15 1 * * *",
-                                      mode="incr", catalog=""))  # fmt: skip
+                                      mode="incr", catalog="", source_node=primary.pk))  # fmt: skip
     assert response.status_code == 302
     policy.refresh_from_db()
     task = PeriodicTask.objects.get(name=schedule.task_name(policy))
     assert policy.schedule == "15 1 * * *" and task.crontab.minute == "15"
+    assert policy.source_node == primary
     assert "schedule: 0 1 * * * -> 15 1 * * *" in AuditEntry.objects.get(
         action=audit.BACKUP_POLICY_CHANGED).output  # fmt: skip
     assert client.get(reverse("backups:policy_edit", args=[policy.pk + 99])).status_code == 404
