@@ -6,6 +6,7 @@ Split NetBox style: every model is re-exported here, so `from clusters.models im
 
 from clusters.models.alerts import Alert, AlertRule, MaintenanceWindow, Severity
 from clusters.models.baseline import BaselineResult, BaselineRun, BaselineStatus
+from clusters.models.ha import FencedNode, HaSetup
 from clusters.models.hba import (
     HbaLiveFile,
     HbaNodeVersion,
@@ -35,6 +36,8 @@ __all__ = [
     "Cluster",
     "ClusterDrift",
     "ClusterStatus",
+    "FencedNode",
+    "HaSetup",
     "Environment",
     "HbaLiveFile",
     "HbaNodeVersion",
