@@ -307,6 +307,14 @@ def test_others_may_not_read_the_report_nor_export_it(persona, request, client, 
     assert client.get(reverse("backups:report_cluster", args=[fleet[0].pk])).status_code == 403
 
 
+def test_an_unknown_environment_is_named_as_the_filter_s_error(client, manager, fleet):
+    client.force_login(manager)
+    response = client.get(reverse("backups:report"), {"env": "<nowhere>"})
+    page = response.content.decode()
+    assert response.status_code == 200 and response.context["report"].clusters == []
+    assert "No environment is named “&lt;nowhere&gt;”." in page and 'aria-invalid="true"' in page
+
+
 def test_signed_out_is_sent_to_sign_in_and_posting_is_refused(client, manager, fleet):
     response = client.get(reverse("backups:report"))
     assert response.status_code == 302 and "login" in response["Location"]
