@@ -42,6 +42,6 @@ class TestRestorePolicyForm(forms.ModelForm):
         self.fields["node"].queryset = Node.objects.filter(
             Q(cluster=cluster) | Q(cluster__isnull=True)
         ).order_by("name")
-        if not self.instance.pk:
-            self.initial.setdefault("check_query", DEFAULT_CHECK)
-            self.initial.setdefault("schedule", "30 4 * * 0")
+        if not self.instance.pk:  # the instance's empty values are in initial already
+            self.initial["check_query"] = self.initial.get("check_query") or DEFAULT_CHECK
+            self.initial["schedule"] = self.initial.get("schedule") or "30 4 * * 0"

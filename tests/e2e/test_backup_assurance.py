@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from backups import assurance, assurance_archive, assurance_tasks
+from backups import assurance_archive, assurance_tasks
 from backups.models import RestoreRun, TestRestorePolicy
 from console.jobs import run_job
 from console.models import Job
@@ -55,10 +55,6 @@ def test_dba_starts_a_test_restore_and_sees_its_result(
     full = _off_the_loop(pgbackrest_lab.backup_now, catalog, "full", dana)
     _off_the_loop(assurance_archive.check_archive, db1.cluster, actor=dana)
     scratch = parent / "scratch"
-    policy = TestRestorePolicy(cluster=db1.cluster, catalog=catalog, node=db1, port=5433,
-                               data_directory=str(scratch), schedule="30 4 * * 0",
-                               check_query="SELECT count(*) FROM pg_database")  # fmt: skip
-    policy = assurance.save_test_restore_policy(policy, actor=dana)
 
     _sign_in(page, "dana", PASSWORD)
     page.goto(f"/backups/clusters/{db1.cluster_id}/assurance/")
@@ -69,6 +65,22 @@ def test_dba_starts_a_test_restore_and_sees_its_result(
     expect(page.locator("#latest-backup")).to_contain_text(full.backup_id)
     expect(page.locator("#last-test")).to_contain_text("none yet")
     screenshot("before")
+
+    # Schedule one: a wrong cron text is refused naming the field, nothing saved.
+    page.get_by_role("button", name="Schedule a test restore").click()
+    page.locator("#id_catalog").select_option(label=str(catalog))
+    page.locator("#id_node").select_option(label=str(db1))
+    page.locator("#id_data_directory").fill(str(scratch))
+    page.locator("#id_port").fill("5433")
+    page.locator("#id_schedule").fill("30 25 * * 0")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".field-error")).to_contain_text("Not a valid cron schedule")
+    assert not TestRestorePolicy.objects.exists()
+    screenshot("form-refused")
+    page.locator("#id_schedule").fill("30 4 * * 0")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("main")).to_contain_text("Saved: test restore of")
+    policy = TestRestorePolicy.objects.get()
 
     row = page.locator(f"#test-restore-policy-{policy.pk}")
     expect(row).to_contain_text("30 4 * * 0")
