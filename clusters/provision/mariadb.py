@@ -191,10 +191,13 @@ def provision_mariadb(ctx) -> dict:
     step that cannot be done, naming it, the reason and what was already done."""
     run = ProvisionRun(ctx, MariadbProvision.from_params(ctx.job.params))
     outcomes = run_steps(run, steps())
+    statuses = [o.status for o in outcomes]
     return {
         "cluster": run.params.name,
         "node": run.params.node_name,
-        "steps": {o.name: o.status for o in outcomes},
+        "server": f"{run.db_address}:{run.params.port}",
+        "steps_done": statuses.count("done"),
+        "steps_skipped": statuses.count("skipped"),
     }
 
 

@@ -47,6 +47,10 @@ HISTORY_FILES = (".mysql_history", ".mariadb_history")
 DETACH = 'log=$1; shift; setsid "$@" </dev/null >>"$log" 2>&1 & echo $!'
 
 
+# Reads whose non-zero exit only means "not there yet" (a missing file, a server not up) pass
+# job_log=False: still audited, kept out of the job's log, where they would read as failures.
+
+
 # --- OS family -----------------------------------------------------------------------------
 
 
@@ -112,7 +116,7 @@ def apply_install(p) -> str:
 
 def _stat(p, paths: list[str]) -> dict[str, tuple[str, str]]:
     """owner and octal mode of the paths that exist (`stat` skips missing ones with exit 1)."""
-    out = p.sh(["stat", "--printf=%n\\t%U\\t%a\\n", "--", *paths], check=False)
+    out = p.sh(["stat", "--printf=%n\\t%U\\t%a\\n", "--", *paths], check=False, job_log=False)
     found = {}
     for line in out.stdout.splitlines():
         parts = line.split("\t")
@@ -162,7 +166,7 @@ def expected_cnf(p) -> str:
 
 
 def check_cnf(p) -> str:
-    found = p.sh(["cat", "--", p.layout.cnf], check=False, keep_output=False)
+    found = p.sh(["cat", "--", p.layout.cnf], check=False, keep_output=False, job_log=False)
     if found.exit_code == 0 and found.stdout == expected_cnf(p):
         return f"{p.layout.cnf} holds the expected options (local-infile=0, bind-address)"
     return ""
@@ -173,7 +177,7 @@ def apply_cnf(p) -> str:
     option file; an option file that differs is kept as <file>.dbconsole-<time>.bak."""
     cnf = p.layout.cnf
     kept = ""
-    if p.sh(["test", "-e", cnf], check=False).exit_code == 0:
+    if p.sh(["test", "-e", cnf], check=False, job_log=False).exit_code == 0:
         kept = f"{cnf}.dbconsole-{timezone.now():%Y%m%dT%H%M%SZ}.bak"
         p.sh(["cp", "-p", "--", cnf, kept])
     tmp = p.sh(["mktemp", "-p", p.layout.base, ".my.cnf.dbconsole-XXXXXX"]).stdout.strip()
@@ -192,7 +196,7 @@ def apply_cnf(p) -> str:
 
 
 def check_initialised(p) -> str:
-    if p.sh(["test", "-f", p.layout.system_tables], check=False).exit_code == 0:
+    if p.sh(["test", "-f", p.layout.system_tables], check=False, job_log=False).exit_code == 0:
         return f"{p.layout.data} holds the system tables"
     return ""
 
