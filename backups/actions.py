@@ -7,13 +7,17 @@ entry. These are the building blocks the backup and restore jobs call; they hold
 and no job logic themselves.
 """
 
+import logging
+import re
+import threading
 import time
 import uuid
 import zoneinfo
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from backups.drivers import pg_rman, pgbackrest
@@ -35,6 +39,8 @@ from console import audit, jobs
 from console.errors import ExpectedFailure
 from console.executor import CommandResult, run_command, run_sql
 from console.models import AuditEntry
+
+logger = logging.getLogger(__name__)
 
 # A console-started run is matched to the catalog entry pg_rman made for it when that entry
 # started at most this long before the run was started (clock skew between hosts).
@@ -479,14 +485,25 @@ def _run_pgbackrest(run: BackupRun, *, actor, job, log, progress) -> None:
     log(f"stanza {catalog.stanza} on {node.name}: stanza-create (does nothing when it exists)")
     run_pgbackrest(node, pgbackrest.stanza_create(repo, instance), actor=actor, job=job)
     progress(5)
+    # pgBackRest's own log of this run, in a fresh directory of postgres's, followed live.
+    made = run_command(node, ["mktemp", "-d", "-t", "dbconsole-backup-XXXXXXXX"], actor=actor,
+                       job=job, action=audit.BACKUP_COMMAND, sudo_user="postgres")  # fmt: skip
+    log_path = made.stdout.strip()
     command = pgbackrest.backup(repo, instance, run.mode, retention=_retention(run.policy),
                                 compress=run.compressed)  # fmt: skip
+    command = _logging_to(command, log_path)
     log(f"{run.mode} backup on {node.name}: {command.display()}")
-    # pgBackRest 2.45 reports no percent while it copies (its info shows only that the
-    # backup lock is held): progress moves by step, its messages go to the job log.
-    result = run_pgbackrest(node, command, actor=actor, job=job, timeout=6 * 3600)
-    for message in pgbackrest.parse_messages(result.stdout):
-        log(f"pgBackRest {message.level}: {message.text}")
+    tail = _LogTail(node, f"{log_path}/{catalog.stanza}-backup.log", actor=actor, job=job,
+                    log=log, progress=progress)  # fmt: skip
+    try:
+        with tail.following():
+            result = run_pgbackrest(node, command, actor=actor, job=job, timeout=6 * 3600)
+    finally:
+        run_command(node, ["rm", "-rf", "--", log_path], actor=actor, job=job,
+                    action=audit.BACKUP_COMMAND, sudo_user="postgres", check=False)  # fmt: skip
+    if not tail.lines:  # the file could not be read: its console messages, after the fact
+        for message in pgbackrest.parse_messages(result.stdout):
+            log(f"pgBackRest {message.level}: {message.text}")
     label = pgbackrest.new_label(result.stdout)
     mode = pgbackrest.changed_type(result.stderr) or run.mode
     BackupRun.objects.filter(pk=run.pk).update(backup_id=label or "", mode=mode)
@@ -497,6 +514,75 @@ def _run_pgbackrest(run: BackupRun, *, actor, job, log, progress) -> None:
     except Exception as exc:
         _taken_not_verified(run, label, exc)
         raise
+
+
+def _logging_to(command: Command, log_path: str) -> Command:
+    """The command with pgBackRest's file log on, at `detail` (a line per file copied, with
+    the percent done) into `log_path`, which the job follows while it runs."""
+    argv = []
+    for arg in command.argv:
+        argv += (["--log-level-file=detail", f"--log-path={log_path}"]
+                 if arg == "--log-level-file=off" else [arg])  # fmt: skip
+    return Command(argv, command.os_user)
+
+
+_PERCENT_RE = re.compile(r"backup file .* \([^,()]+, (\d+(?:\.\d+)?)%\)")
+
+
+class _LogTail:
+    """Follows pgBackRest's log file of a running backup from a thread: new bytes are read
+    (`tail -c +N`, audited without their content) first after a second, then ever less often
+    (up to 30 s); INFO, WARN and ERROR lines go to the job log as they come, the percent of
+    the latest `backup file` line to the job's progress. A read that fails is tried again;
+    following never fails the backup."""
+
+    def __init__(self, node: Node, path: str, *, actor, job, log, progress):
+        self.node, self.path, self.actor, self.job = node, path, actor, job
+        self.log, self.progress = log, progress
+        self.offset, self.partial, self.lines = 0, "", 0
+
+    def read(self) -> None:
+        result = run_command(self.node, ["tail", "-c", f"+{self.offset + 1}", self.path],
+                             actor=self.actor, job=self.job, action=audit.BACKUP_COMMAND,
+                             sudo_user="postgres", check=False, keep_output=False,
+                             job_log=False)  # fmt: skip
+        if result.exit_code != 0 or not result.stdout:
+            return
+        self.offset += len(result.stdout.encode())
+        text, _, self.partial = (self.partial + result.stdout).rpartition("\n")
+        percent = None
+        for message in pgbackrest.parse_messages(text):
+            self.lines += 1
+            if message.level in ("INFO", "WARN", "ERROR", "HINT"):
+                self.log(f"pgBackRest {message.level}: {message.text}")
+            elif m := _PERCENT_RE.match(message.text):
+                percent = float(m[1])
+        if percent is not None:
+            self.progress(5 + int(percent * 0.85))
+
+    @contextmanager
+    def following(self):
+        stop = threading.Event()
+
+        def follow() -> None:
+            wait = 1.0
+            try:
+                while not stop.wait(wait):
+                    self.read()
+                    wait = min(wait * 1.5, 30.0)
+                self.read()  # what was written since the last read
+            except Exception:  # following is a nicety: never fail the backup for it
+                logger.exception("following pgBackRest's log %s failed", self.path)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=follow, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
 
 
 def _taken_not_verified(run: BackupRun, backup_id: str, exc: Exception) -> None:

@@ -294,6 +294,8 @@ def test_beat_fires_a_scheduled_full_then_incremental_backup_and_both_are_usable
         assert f"{mode} backup on db1: pgbackrest" in log
         assert "pgBackRest INFO: backup start archive" in log
         assert f"backup {run.backup_id}: OK (validated, usable)" in log
+        assert "DETAIL" not in log  # per-file lines only move the progress
+
         finished = AuditEntry.objects.get(action=audit.BACKUP_FINISHED,
                                           target=f"backup_run:{run.pk}")  # fmt: skip
         assert (
@@ -301,6 +303,9 @@ def test_beat_fires_a_scheduled_full_then_incremental_backup_and_both_are_usable
         )
     assert incr.backup_id.startswith(f"{full.backup_id}_") and incr.data_bytes < full.data_bytes
     commands = AuditEntry.objects.filter(action=audit.BACKUP_COMMAND)
+    # pgBackRest's file log was followed while it ran (reads audited without their content).
+    assert commands.filter(command__contains="tail -c +", status="succeeded").exists()
+    assert commands.filter(command__contains="--log-level-file=detail --log-path=/tmp/").exists()
     assert commands.filter(command__contains="backup --type=full").filter(
         command__contains="--repo1-retention-full=2").exists()  # fmt: skip
     assert set(AuditEntry.objects.filter(action=audit.BACKUP_START).values_list(
