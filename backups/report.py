@@ -30,7 +30,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.apps import apps
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from backups.models import (
@@ -292,7 +293,7 @@ def _archive_checks(rows: dict, chosen, model, now: datetime) -> None:
         row.rpo = max(timedelta(0), now - restorable_to) if restorable_to else None
 
 
-def history(cluster: Cluster, *, now: datetime | None = None, days: int = max(WINDOWS),
+def history(cluster: Cluster | int, *, now: datetime | None = None, days: int = max(WINDOWS),
             limit: int = 5000) -> list[dict]:  # fmt: skip
     """The runs of `cluster` started in the last `days`, oldest first, for its charts (sizes
     and durations over time): one query on the index (cluster, started DESC)."""
@@ -304,3 +305,31 @@ def history(cluster: Cluster, *, now: datetime | None = None, days: int = max(WI
                 "data_bytes", "total_bytes", "written_bytes", "database_bytes")[:limit]
     )  # fmt: skip
     return list(reversed(runs))
+
+
+def daily(environment: str, *, now: datetime | None = None, days: int = max(WINDOWS)) -> list[dict]:
+    """Per day of the last `days` (in the console's time zone), the backups of the clusters of
+    `environment` started that day: how many were usable and how many had an outcome, the
+    bytes they read and wrote, and their total duration in seconds. One GROUP BY; unlike the
+    report it reads the runs themselves (sizes and durations are in no index), so it is the
+    environment page's, not the report's."""
+    now = now or timezone.now()
+    runs = BackupRun.objects.filter(
+        cluster__environment__name=environment, started__gte=now - timedelta(days=days)
+    )
+    found = (
+        runs.annotate(day=TruncDate("started", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .order_by("day")
+        .annotate(
+            ok=Count("pk", filter=Q(status=RunStatus.OK)),
+            finished=Count("pk", filter=Q(status__in=FINISHED)),
+            read=Sum("total_bytes"),
+            written=Sum("written_bytes"),
+            seconds=Sum("duration"),
+        )
+    )
+    return [
+        {**f, "seconds": f["seconds"].total_seconds() if f["seconds"] is not None else None}
+        for f in found
+    ]

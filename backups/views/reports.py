@@ -1,8 +1,11 @@
 """Pages of the backups app: the manager report (see backups/views/__init__.py).
 
 Read-only pages for managers, auditors and DBAs (backups.view_backuprun): the fleet report
-with its per-environment summary and per-cluster table, a cluster's report with the charts of
-its sizes and durations, and the report as CSV and PDF. Each view reads backups.report."""
+with its per-environment summary and per-cluster table, an environment's report and a
+cluster's report with the charts of their sizes and durations over time, and the report as CSV
+and PDF. Each view reads backups.report."""
+
+from datetime import datetime, time
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -79,6 +82,37 @@ def report_cluster(request, pk: int):
     return render(request, "backups/report_cluster.html", context)
 
 
+@require_GET
+@login_required
+def report_environment(request, name: str):
+    built = report.build(request.user, environment=name, sort=request.GET.get("sort", "age"))
+    if name not in built.environments:
+        raise Http404("No such environment")
+    days = report.daily(name, now=built.generated_at)
+    chart = [
+        {
+            "t": int(datetime.combine(d["day"], time(12), timezone.get_current_timezone())
+                     .timestamp() * 1000),
+            "ok": d["ok"],
+            "failed": d["finished"] - d["ok"],
+            "read": d["read"],
+            "written": d["written"],
+            "seconds": d["seconds"],
+        }
+        for d in days
+    ]  # fmt: skip
+    summary_head, summary_rows = report_export.summary_table(built)
+    context = {
+        "report": built,
+        "rows": built.clusters,
+        "summary_head": summary_head,
+        "summary_rows": summary_rows,
+        "windows": report.WINDOWS,
+        "chart": chart,
+    }
+    return render(request, "backups/report_environment.html", context)
+
+
 def _download(body, content_type: str, extension: str, built: report.Report) -> HttpResponse:
     response = HttpResponse(body, content_type=content_type)
     stamp = timezone.localtime(built.generated_at).strftime("%Y%m%d-%H%M")
@@ -109,4 +143,5 @@ urlpatterns: list = [
     path("report/export.csv", report_csv, name="report_csv"),
     path("report/export.pdf", report_pdf, name="report_pdf"),
     path("report/cluster/<int:pk>/", report_cluster, name="report_cluster"),
+    path("report/environment/<path:name>/", report_environment, name="report_environment"),
 ]

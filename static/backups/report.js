@@ -63,15 +63,68 @@
     });
   }
 
+  // An environment's page: one bar per day and series (stacked when `stacked`).
+  function drawDays(canvas, days, series, format, zone, stacked) {
+    const day = new Intl.DateTimeFormat("en-GB", { timeZone: zone, month: "2-digit", day: "2-digit" });
+    const full = new Intl.DateTimeFormat("en-GB", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" });
+    return new Chart(canvas, {
+      type: "bar",
+      data: {
+        datasets: series.map((s) => ({
+          label: s.label, backgroundColor: s.color, borderWidth: 0, barPercentage: 1, categoryPercentage: 0.9,
+          data: days.map((d) => ({ x: d.t, y: d[s.field] })),
+        })),
+      },
+      options: {
+        animation: false, responsive: true, maintainAspectRatio: false, parsing: { xAxisKey: "x", yAxisKey: "y" },
+        scales: {
+          x: { type: "linear", stacked: stacked, offset: true, ticks: { maxTicksLimit: 8, maxRotation: 0, callback: (v) => day.format(new Date(v)) } },
+          y: { beginAtZero: true, stacked: stacked, ticks: { maxTicksLimit: 6, precision: format === count ? 0 : undefined, callback: (v) => format(v) } },
+        },
+        plugins: {
+          legend: { position: "bottom", labels: { boxWidth: 12 } },
+          tooltip: {
+            callbacks: {
+              title: (items) => (items.length ? full.format(new Date(items[0].raw.x)) : ""),
+              label: (item) => `${item.dataset.label}: ${format(item.raw.y)}`,
+            },
+          },
+        },
+      },
+    });
+  }
+
+  function count(v) { return String(Math.round(v)); }
+
   function setup() {
+    if (typeof Chart === "undefined") return;
     const root = document.getElementById("report-charts");
     const data = document.getElementById("report-runs");
-    if (!root || !data || typeof Chart === "undefined") return;
-    const runs = JSON.parse(data.textContent);
-    const zone = zoneOf(root);
-    draw(document.getElementById("chart-sizes"), runs, "total", bytes, zone);
-    draw(document.getElementById("chart-durations"), runs, "seconds", seconds, zone);
-    root.dataset.drawn = String(runs.length);  // for tests: the charts are drawn
+    if (root && data) {
+      const runs = JSON.parse(data.textContent);
+      const zone = zoneOf(root);
+      draw(document.getElementById("chart-sizes"), runs, "total", bytes, zone);
+      draw(document.getElementById("chart-durations"), runs, "seconds", seconds, zone);
+      root.dataset.drawn = String(runs.length);  // for tests: the charts are drawn
+    }
+    const dayRoot = document.getElementById("report-days");
+    const dayData = document.getElementById("report-day-series");
+    if (dayRoot && dayData) {
+      const days = JSON.parse(dayData.textContent);
+      const zone = zoneOf(dayRoot);
+      drawDays(document.getElementById("chart-volume"), days, [
+        { label: "read", field: "read", color: "#1f5fad" },
+        { label: "written", field: "written", color: "#0f7c8c" },
+      ], bytes, zone, false);
+      drawDays(document.getElementById("chart-time"), days, [
+        { label: "backup time", field: "seconds", color: "#6b3fa0" },
+      ], seconds, zone, false);
+      drawDays(document.getElementById("chart-outcome"), days, [
+        { label: "usable", field: "ok", color: "#1d7a46" },
+        { label: "failed or not usable", field: "failed", color: "#b42318" },
+      ], count, zone, true);
+      dayRoot.dataset.drawn = String(days.length);
+    }
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup);

@@ -394,3 +394,35 @@ def test_the_restorable_point_and_rpo_come_from_the_newest_archive_check(manager
     assert row_of(built, "pg-unchecked").rpo is None
     assert "rpo_seconds" in report_export.fields(built)
     assert "RPO" in report_export.cluster_table(built)[0]
+
+
+def test_an_environment_page_sums_its_backups_per_day(client, manager, auditor):
+    day = timezone.localtime(NOW).replace(hour=12, minute=0, second=0, microsecond=0)
+    a = make_catalog(make_cluster("pg-env-a", "finance"))
+    b = make_catalog(make_cluster("pg-env-b", "finance"))
+    other = make_catalog(make_cluster("pg-elsewhere", "lab"))
+    run(a, day - timedelta(days=1), total_bytes=100, written_bytes=40)
+    run(b, day - timedelta(days=1, hours=1), total_bytes=50, written_bytes=10,
+        took=timedelta(minutes=10))  # fmt: skip
+    run(b, day - timedelta(days=1, hours=2), status="failed", total_bytes=None)
+    run(a, day - timedelta(days=3), total_bytes=7)
+    run(other, day - timedelta(days=1), total_bytes=1000)  # another environment
+    days = report.daily("finance", now=NOW)
+    assert [(d["day"], d["ok"], d["finished"], d["read"], d["written"], d["seconds"])
+            for d in days] == [
+        ((day - timedelta(days=3)).date(), 1, 1, 7, None, 300.0),
+        ((day - timedelta(days=1)).date(), 2, 3, 150, 50, 1200.0),
+    ]  # fmt: skip
+    client.force_login(auditor)
+    response = client.get(reverse("backups:report_environment", args=["finance"]))
+    assert response.status_code == 200
+    assert [(p["ok"], p["failed"], p["read"]) for p in response.context["chart"]] == [
+        (1, 0, 7), (2, 1, 150)]  # fmt: skip
+    page = response.content.decode()
+    assert "Backup report of finance" in page and "pg-env-a" in page
+    assert "pg-elsewhere" not in page and 'id="report-day-series"' in page
+    missing = reverse("backups:report_environment", args=["nowhere"])
+    assert client.get(missing).status_code == 404
+    client.force_login(manager)
+    report_page = client.get(reverse("backups:report")).content.decode()
+    assert f'href="{reverse("backups:report_environment", args=["finance"])}"' in report_page

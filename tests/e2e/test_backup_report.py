@@ -1,9 +1,11 @@
 """In a real Chromium: a manager opens the backup report, filters it to one environment, sorts
-it, opens a cluster's report with its charts of sizes and durations, and downloads the CSV.
+it, opens a cluster's report with its charts of sizes and durations, an environment's with its
+charts per day, and downloads the CSV.
 The fleet is seeded rows (two environments; a cluster failing its backups, one never backed
 up); the figures the page shows are checked against them."""
 
 import csv
+import re
 from datetime import timedelta
 
 import pytest
@@ -52,9 +54,7 @@ def _fleet() -> None:
     run(staging, now - timedelta(hours=5))
 
 
-def test_manager_filters_the_report_opens_a_cluster_s_charts_and_downloads_the_csv(
-    page, screenshot
-):
+def test_manager_filters_the_report_opens_charts_and_downloads_the_csv(page, screenshot):
     _fleet()
     make_user("mona", persona="manager", first_name="Mona", last_name="Manager")
     _sign_in(page, "mona", PASSWORD)
@@ -90,6 +90,15 @@ def test_manager_filters_the_report_opens_a_cluster_s_charts_and_downloads_the_c
     expect(page.locator("#chart-sizes")).to_be_visible()
     expect(page.locator("#chart-durations")).to_be_visible()
     screenshot("cluster-charts")
+
+    page.get_by_role("link", name="Backup report").first.click()
+    page.locator("table.report-summary").get_by_role("link", name="production").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Backup report of production")
+    # 30 days of pg-sales, one more when pg-billing's hour falls after midnight and its own not
+    expect(page.locator("#report-days")).to_have_attribute("data-drawn", re.compile(r"^3[01]$"))
+    expect(page.locator("table.report-clusters tbody tr td:first-child")).to_have_text(
+        ["pg-billing", "pg-sales"])  # oldest last usable backup first  # fmt: skip
+    screenshot("environment-charts")
 
     page.get_by_role("link", name="Backup report").first.click()
     with page.expect_download() as download_info:
