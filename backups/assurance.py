@@ -33,6 +33,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from backups.actions import PG_BIN, repository, run_pgbackrest
 from backups.drivers import pgbackrest
+from backups.drivers.base import Command
 from backups.models import (
     BackupCatalog,
     BackupRun,
@@ -295,6 +296,7 @@ def run_test_restore(
             raise ExpectedFailure(f"{directory} already exists on {node.name}; a test restore "
                                   f"goes into a new directory and never touches an existing one "
                                   f"(remove it if it is a leftover).")  # fmt: skip
+        _prechecks(policy, backup, actor=actor, job=job, log=log)
         command = pgbackrest.restore(repository(catalog), directory, label=backup.backup_id)
         log(f"restoring backup {backup.backup_id} into {node.name}:{directory}")
         created = True
@@ -339,6 +341,29 @@ def run_test_restore(
     if status != RestoreStatus.SUCCEEDED:
         raise ExpectedFailure(f"Test restore failed: {message}{leftover}")
     return restore
+
+
+def _prechecks(policy: TestRestorePolicy, backup: BackupRun, *, actor, job, log) -> None:
+    """The restore wizard's read-only pre-checks that apply to a scratch instance (enough
+    disk for the backup's database, the host reads the repository and it lists the backup,
+    nothing answers on the port): the first that fails stops the run, nothing touched."""
+    from backups.restore_checks import check_disk, check_port, check_repository
+    from backups.restore_plan import RecoveryTarget, RestorePlan
+
+    plan = RestorePlan(
+        cluster=policy.catalog.cluster, catalog=policy.catalog, node=policy.node,
+        data_directory=policy.data_directory.rstrip("/"), port=policy.port, in_place=False,
+        target=RecoveryTarget(), backup=backup, wal_first="", wal_until="",
+        command=Command(["true"]), check_query=policy.check_query,
+    )  # fmt: skip
+    for check in (
+        check_disk(plan, False, actor=actor, job=job),
+        check_repository(plan, actor=actor, job=job)[0],
+        check_port(plan, actor=actor, job=job),
+    ):
+        if not check.ok:
+            raise ExpectedFailure(f"pre-check {check.name}: {check.detail}")
+        log(f"pre-check {check.name}: {check.detail}")
 
 
 def _wait_for_recovery(target, timeout: float, *, actor, job) -> None:

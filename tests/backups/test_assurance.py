@@ -173,6 +173,18 @@ def test_a_test_restore_whose_check_fails_is_recorded_failed_with_the_servers_wo
     assert restore.status == "failed" and "already exists on db1" in restore.message
     assert (scratch / "keep").read_text() == "a person's file"
 
+    # A server answering on the port (db1's own, as if started there since): the wizard's
+    # pre-check refuses before anything is restored.
+    shutil.rmtree(scratch)
+    TestRestorePolicy.objects.filter(pk=policy.pk).update(port=5432)
+    job = assurance.start_test_restore(policy, actor=dba)
+    assert jobs.run_job(job.pk, assurance_tasks.test_restore.body) == "failed"
+    restore = RestoreRun.objects.filter(test_restore=True).first()
+    assert restore.message.startswith(
+        f"pre-check port: a server already answers on {db1.address}:5432"
+    )
+    assert not scratch.exists() and sql1(db1, "SELECT pg_is_in_recovery()", actor=dba) is False
+
 
 @pytest.mark.django_db(transaction=True)
 def test_archive_continuity_is_continuous_then_a_gap_in_a_copy_limits_the_restorable_point(
