@@ -120,3 +120,13 @@ def test_the_beat_schedule_runs_weekly_by_default():
     assert entry["task"] == "backups.mail_report_scheduled"
     schedule = entry["schedule"]
     assert (schedule.minute, schedule.hour, schedule.day_of_week) == ({0}, {7}, {1})
+    # What beat's DatabaseScheduler does with the entry at start-up: a crontab in the database.
+    from celery import current_app
+    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.schedulers import ModelEntry
+
+    ModelEntry.from_entry("backups.mail_report_scheduled", app=current_app, **entry)
+    task = PeriodicTask.objects.get(name="backups.mail_report_scheduled")
+    crontab = task.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year,
+            crontab.day_of_week) == ("0", "7", "*", "*", "1")  # fmt: skip
