@@ -54,5 +54,6 @@ def provision_mariadb_rerun(request, pk: int):
         new = jobs.rerun(job, user=request.user)
     except ExpectedFailure as e:
         messages.error(request, str(e))
-        return redirect("clusters:provision_mariadb")
+        return redirect("job_detail", pk=job.pk)
+    messages.success(request, f"Job #{new.pk} re-runs job #{job.pk}: finished steps are skipped.")
     return redirect("job_detail", pk=new.pk)

@@ -140,8 +140,13 @@ def test_a_job_stopped_by_a_port_in_use_shows_why_and_is_rerun_from_the_page(
     screenshot("failed")
 
     page.goto("/clusters/provision/mariadb/")
-    page.get_by_role("button", name=f"Re-run #{job.pk}").click()
+    expect(page.get_by_role("button", name=f"Re-run #{job.pk}")).to_be_visible()
+    screenshot("list-failed")
+
+    page.goto(f"/jobs/{job.pk}/")
+    page.get_by_role("button", name="Re-run: resume at the failed step").click()
     expect(page).to_have_url(re.compile(r"/jobs/\d+/"))
+    expect(page.locator("main")).to_contain_text(f"re-runs job #{job.pk}")
     again = Job.objects.exclude(pk=job.pk).get(kind=KIND)
     assert _off_the_loop(run_job, again.pk, provision_mariadb.body) == Job.Status.SUCCEEDED
     expect(page.locator("#job-live")).to_have_attribute("data-status", "succeeded")
