@@ -636,7 +636,7 @@ def _pg_rman_source(run: BackupRun, *, actor, job) -> tuple[Node, str, pg_rman.C
     if primary is None:
         raise ExpectedFailure(f"A backup from the standby {node.name} needs the primary of "
                               f"{node.cluster.name}, and none is known.")  # fmt: skip
-    connection = pg_rman.Connection(host=primary.address, port=primary.port)
+    connection = pg_rman.Connection(host=primary.address, port=primary.db_port or 5432)
     return node, instance.path, connection, (instance.socket_path, instance.port)
 
 

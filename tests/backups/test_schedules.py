@@ -23,7 +23,7 @@ from backups import actions, schedule, tasks
 from backups.drivers import pg_rman
 from backups.models import BackupCatalog, BackupPolicy, BackupRun, MissedBackup, PolicySchedule
 from clusters import alerts
-from clusters.models import Alert
+from clusters.models import Alert, Node
 from console import audit, jobs
 from console.models import AuditEntry, Job
 from tests import factories
@@ -412,6 +412,28 @@ def test_a_pg_rman_run_on_a_host_without_pg_rman_fails_saying_so(db1, dba, lab_e
     failed = AuditEntry.objects.get(action=audit.BACKUP_COMMAND, status="failed")
     assert "pg_rman backup -B" in failed.command and "--progress" in failed.command
     assert AuditEntry.objects.get(action=audit.BACKUP_FINISHED).status == "failed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pg_rman_policy_with_a_standby_source_runs_on_the_standby_against_the_primary(
+    db1, dba, lab, lab_env
+):
+    if shutil.which("pg_rman"):
+        pytest.skip("pg_rman is installed here: the run would really back up db2")
+    db2 = Node.objects.get(name="db2")
+    catalog = BackupCatalog.objects.create(
+        cluster=db1.cluster, name="rman", engine="pg_rman", arclog_path=f"{lab_env['LAB_DIR']}/a",
+        path=f"{lab_env['LAB_DIR']}/pg_rman-missing",
+    )  # fmt: skip
+    policy = new_policy(catalog, dba, mode="archive", source_node=db2)
+    run = schedule.fire_policy(policy.pk)
+    assert jobs.run_job(run.job_id, tasks.run_backup.body) == "failed"
+    failed = AuditEntry.objects.get(action=audit.BACKUP_COMMAND, status="failed")
+    standby = lab.parts["standby"]
+    assert failed.node == "db2"
+    assert (f"pg_rman backup -B {catalog.path} -D {standby.data} -h {db1.address} -p 5432 -b "
+            f"archive --progress --standby-host={standby.socket_dir} --standby-port=5432"
+            ) in failed.command  # fmt: skip
 
 
 @pytest.mark.skipif(
