@@ -35,7 +35,7 @@ from console.secrets import store_credential
 from users.passwords import scram_sha256_verifier
 
 from .remote import PG_USER, Host, bin_dir, conf_string, package_name
-from .steps import Step, StepFailed, run_steps
+from .steps import Step, StepFailed, run_steps, tally
 
 PROVISION_KIND = "clusters.provision_pg"
 CONF_NAME = "dbconsole.conf"
@@ -431,7 +431,7 @@ def provision_primary(ctx, host_node: Node, spec: PgSpec) -> dict:
     work = Work(ctx, host_node, spec, secrets=[credential.reveal()])
     outcomes = run_steps(work, primary_steps(spec, host_node, credential))
     cluster = Cluster.objects.get(name=spec.cluster)
-    return {"cluster": cluster.pk, "steps": [o.as_dict() for o in outcomes]}
+    return {"cluster": cluster.pk, "steps": tally(outcomes)}
 
 
 def spec_from_params(params: dict) -> PgSpec:

@@ -56,6 +56,7 @@ class Host:
 
     def run(self, argv, *, as_postgres=False, check=True, input=None, timeout=120, secrets=(),
             **kw):  # fmt: skip
+        kw.setdefault("job_log", check)  # probes (check=False) are audited, not in the job log
         return run_command(
             self.node,
             argv,

@@ -47,7 +47,7 @@ from .pg import (
     start_step,
 )
 from .remote import PG_USER, pgpass_field
-from .steps import Step, StepFailed, run_steps
+from .steps import Step, StepFailed, run_steps, tally
 
 STANDBY_KIND = "clusters.add_standby"
 SYNC_METHODS = ("FIRST", "ANY")
@@ -336,8 +336,7 @@ def add_standby(ctx, cluster: Cluster, host_node: Node, spec: StandbySpec) -> di
     secrets = [primary_node.db_credential.reveal()] if primary_node.db_credential else []
     work = Work(ctx, host_node, spec, secrets=secrets)
     outcomes = run_steps(work, standby_steps(cluster, host_node, spec))
-    return {"cluster": cluster.pk, "node": spec.node_name,
-            "steps": [o.as_dict() for o in outcomes]}  # fmt: skip
+    return {"cluster": cluster.pk, "node": spec.node_name, "steps": tally(outcomes)}
 
 
 def start_add_standby(cluster: Cluster, host_node: Node, spec: StandbySpec, *, actor,

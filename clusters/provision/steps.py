@@ -59,6 +59,14 @@ class Step:
     verify: bool = True
 
 
+def tally(outcomes) -> dict[str, int]:
+    """How many steps ended in each status: a job's short result."""
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts
+
+
 @dataclass(frozen=True)
 class StepOutcome:
     name: str
