@@ -267,8 +267,11 @@ def run_test_restore(
     engine's or PostgreSQL's own message; audited (backup.restore at the start,
     backup.test_restore with the outcome). A directory that already exists is never touched:
     the run fails saying so. Raises ExpectedFailure after recording a failure."""
+    from backups.restore import release_abandoned  # the restore wizard's (a dead worker's run)
+
     log = log or (lambda message: None)
     catalog, node, directory = policy.catalog, policy.node, policy.data_directory.rstrip("/")
+    release_abandoned(node, actor=actor)
     backup = latest_usable(catalog)
     restore = RestoreRun(
         cluster_id=catalog.cluster_id, catalog=catalog, target_node=node,

@@ -142,10 +142,17 @@ def test_a_test_restore_whose_check_fails_is_recorded_failed_with_the_servers_wo
     backup_now(catalog, "full", dba)
     scratch = parent / "scratch"
     policy = _policy(db1, catalog, scratch, "SELECT count(*) FROM no_such_table", dba)
+    # A test restore whose worker died (its job ended by the reaper) does not block the node.
+    dead = Job.objects.create(kind="backups.test_restore", title="dead", status="errored")
+    stale = RestoreRun.objects.create(cluster=db1.cluster, catalog=catalog, target_node=db1,
+                                      test_restore=True, status="running", job=dead,
+                                      started=timezone.now())  # fmt: skip
 
     job = assurance.start_test_restore(policy, actor=dba)
     assert jobs.run_job(job.pk, assurance_tasks.test_restore.body) == "failed"
-    restore = RestoreRun.objects.get(test_restore=True)
+    stale.refresh_from_db()
+    assert stale.status == "failed" and f"job #{dead.pk} ended" in stale.message
+    restore = RestoreRun.objects.filter(test_restore=True).exclude(pk=stale.pk).get()
     assert restore.status == "failed" and restore.check_ok is None
     assert 'relation "no_such_table" does not exist' in restore.message
     assert restore.message.startswith("the check query failed: ")
