@@ -14,7 +14,7 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
-from clusters.ha import config, remote
+from clusters.ha import config, ops, remote
 from clusters.ha.remote import StepFailed
 from clusters.models import Cluster, HaSetup, Node
 from console import audit
@@ -72,18 +72,20 @@ def _passwords(setup: HaSetup) -> dict[str, str]:
     return found
 
 
-def _read_backends(setup: HaSetup, kw: dict) -> None:
-    """Each backend's data directory and role, from the server itself."""
+def _read_backends(setup: HaSetup, kw: dict) -> Node:
+    """Each backend's data directory and role, from the server itself; the primary."""
     primaries = []
     for backend in setup.backends:
         node = Node.objects.get(pk=backend["node"])
         state = remote.recovery(node, **kw)
         backend["data_directory"] = state["data_directory"]
         if not state["in_recovery"]:
-            primaries.append(node.name)
+            primaries.append(node)
     if len(primaries) != 1:
-        raise StepFailed(f"expected one primary among the backends, found {primaries or 'none'}")
+        names = ", ".join(n.name for n in primaries) or "none"
+        raise StepFailed(f"expected one primary among the backends, found {names}")
     setup.save(update_fields=["backends"])
+    return primaries[0]
 
 
 def write_files(setup: HaSetup, kw: dict) -> None:
@@ -193,7 +195,7 @@ def deploy_pgpool(setup: HaSetup, *, actor=None, job=None, log=lambda m: None) -
     target = f"cluster:{setup.cluster.name}"
     try:
         log("reading each backend's data directory and role")
-        _read_backends(setup, kw)
+        primary = _read_backends(setup, kw)
         log(f"writing pgpool-II's files in {setup.directory} on {setup.pgpool.name}")
         write_files(setup, kw)
         log("stopping pgpool-II if it runs, then starting it")
@@ -201,11 +203,13 @@ def deploy_pgpool(setup: HaSetup, *, actor=None, job=None, log=lambda m: None) -
         start_pgpool(setup, kw)
         log("verifying through pgpool-II: backends, writes, reads")
         found = verify(setup, kw)
+        ops.mark_sync(setup, primary, kw)
     except (ExecutorError, StepFailed) as e:
         remote.entry(audit.HA_PGPOOL_DEPLOYED, actor=actor, job=job, target=target,
                      status=AuditEntry.Status.FAILED, error=str(e)[:2000])  # fmt: skip
         raise
-    HaSetup.objects.filter(pk=setup.pk).update(deployed=timezone.now())
+    setup.deployed = timezone.now()
+    setup.save(update_fields=["deployed"])
     reads = ", ".join(found["reads_served_by"])
     summary = (f"pgpool-II on {setup.pgpool.name}:{setup.pgpool.db_port}: writes to "
                f"{found['writes_to']}, reads served by {reads}")  # fmt: skip
