@@ -62,6 +62,12 @@ def apply_admin(p) -> str:
         p.sh(argv, secrets=(password_hash,))
     except CommandFailed as e:
         raise StepFailed(f"creating the admin account failed: {e}") from None
+    if not check_admin(p):
+        raise StepFailed(
+            f"{p.params.admin_user}@{p.params.admin_host} was created, but the console cannot "
+            f"log in as it from its own address: 'Admin connects from' must match that "
+            "address (or be %)"
+        )
     return (
         f"{p.params.admin_user}@{p.params.admin_host} has ALL PRIVILEGES WITH GRANT OPTION; "
         "its mysql_native_password hash was computed by the console (the password never "

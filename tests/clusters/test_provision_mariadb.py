@@ -32,6 +32,7 @@ from console.lab.demo import known_hosts_of
 from console.models import AuditEntry, Job, JobStep
 from console.secrets import store_credential
 from tests.factories import make_job
+from users.passwords import mysql_native_password_hash
 
 lab_db = pytest.mark.django_db(transaction=True)  # the executor audits outside transactions
 PASSWORD = "Prov-Admin-pw-4217-xyzzy"
@@ -199,7 +200,7 @@ def test_provision_from_nothing_then_a_rerun_changes_nothing(
     results = BaselineResult.objects.filter(node=node)
     assert results.count() == 7 and set(results.values_list("status", flat=True)) == {"pass"}
     assert AuditEntry.objects.filter(action=audit.PROVISION_MARIADB_REQUESTED).count() == 1
-    assert_no_secret_stored(PASSWORD)
+    assert_no_secret_stored(PASSWORD, mysql_native_password_hash(PASSWORD))
 
     # A re-run finds everything done and changes nothing on the server.
     entries = AuditEntry.objects.count()
@@ -326,6 +327,22 @@ def test_port_in_use_stops_at_start_and_a_rerun_resumes_there(
         link = service_user / name
         assert link.is_symlink() and os.readlink(link) == "/dev/null"
         assert pwd.getpwuid(os.lstat(link).st_uid).pw_name == SERVICE_USER
+
+
+@lab_db
+def test_an_admin_host_the_console_does_not_match_stops_at_the_admin_step(
+    hosts, servers, root_history, dba
+):
+    bare1 = hosts["bare1"]
+    servers.append("mprov5")
+    job = request(bare1, fields(bare1, "mprov5", admin_host="192.0.2.%"), PASSWORD, actor=dba)
+    assert run(job) == Job.Status.FAILED
+    job.refresh_from_db()
+    assert job.error.startswith(
+        'Step 7 "Create the admin account" failed: dba_admin@192.0.2.% was created, but the '
+        "console cannot log in as it from its own address"
+    )
+    assert "Start mariadbd." in job.error  # the last of the steps already done
 
 
 # --- Refused requests: nothing stored, nothing queued --------------------------------------------
