@@ -107,3 +107,48 @@ def test_dba_starts_a_test_restore_and_sees_its_result(
     expect(page.locator("main")).to_contain_text("succeeded")
     expect(page.locator("main")).to_contain_text("recovery ended; check query")
     screenshot("job")
+
+
+def test_manager_reads_a_gap_and_a_failed_test_restore_without_any_button(page, screenshot):
+    """No server needed: the records as the jobs leave them. A manager sees the gap, the
+    restorable point before it and the RPO, the failed test restore with PostgreSQL's words,
+    and no button."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from backups.models import ArchiveCheck, BackupCatalog, BackupRun
+    from clusters.models import Node
+    from tests import factories
+
+    cluster = factories.make_monitored_cluster("sales")
+    db1 = Node.objects.get(name="sales-db1")
+    catalog = BackupCatalog.objects.create(cluster=cluster, name="repo", engine="pgbackrest",
+                                           path="/srv/repo", stanza="sales")  # fmt: skip
+    now = timezone.now()
+    full = BackupRun.objects.create(catalog=catalog, cluster=cluster, mode="full", status="ok",
+                                    backup_id="20261126-010000F", started=now - timedelta(hours=3),
+                                    ended=now - timedelta(hours=3))  # fmt: skip
+    RestoreRun.objects.create(cluster=cluster, catalog=catalog, target_node=db1, backup=full,
+                              test_restore=True, status="failed", started=now, ended=now,
+                              duration=timedelta(seconds=41.2), check_ok=None,
+                              message='the check query failed: relation "orders" does not '
+                                      'exist')  # fmt: skip
+    ArchiveCheck.objects.create(
+        cluster=cluster, catalog=catalog, backup=full, continuous=False,
+        first_segment="000000010000000000000010", first_gap="000000010000000000000014",
+        last_segment="00000001000000000000001F", last_restorable_segment="000000010000000000000013",
+        segments=12, missing=4, restorable_to=now - timedelta(hours=2, minutes=10),
+        message="4 segment(s) missing from 000000010000000000000014 on: restorable only up to "
+                "000000010000000000000013.",
+    )  # fmt: skip
+    make_user("morgan", persona="manager")
+    _sign_in(page, "morgan", PASSWORD)
+    page.goto(f"/backups/clusters/{cluster.pk}/assurance/")
+    expect(page.locator("#continuity")).to_contain_text("gap at 000000010000000000000014")
+    expect(page.locator("#rpo")).to_contain_text("2\xa0hours")
+    expect(page.locator("#continuity-message")).to_contain_text("4 segment(s) missing")
+    expect(page.locator("#last-test")).to_contain_text("failed")
+    expect(page.locator("#test-restore-history")).to_contain_text('relation "orders" does not')
+    expect(page.get_by_role("button")).to_have_count(1)  # Sign out only
+    screenshot("manager")
