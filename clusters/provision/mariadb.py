@@ -246,3 +246,19 @@ def request_mariadb_provision(
             f"{provision.admin_host} (password in credential {provision.credential})",
         )  # fmt: skip
     return job
+
+
+def rerun_mariadb_provision(job: Job, *, actor, source: str = AuditEntry.Source.UI) -> Job:
+    """Queue a failed provisioning job again (console.jobs.rerun: same parameters, finished
+    steps skipped by their checks); audited with the new job. ExpectedFailure (nothing queued)
+    for a job of another kind or one that did not fail."""
+    if job.kind != KIND:
+        raise ProvisionRefused(f"job #{job.pk} is not a MariaDB provisioning job")
+    with transaction.atomic():
+        new = jobs.rerun(job, user=actor, source=source)
+        audit.append(
+            audit.PROVISION_MARIADB_REQUESTED, actor=actor, source=source,
+            target=f"node:{job.target_name}", node=job.target_name, job_id=new.pk,
+            output=f"re-run of job #{job.pk} ({job.title})",
+        )  # fmt: skip
+    return new

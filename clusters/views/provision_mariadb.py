@@ -7,8 +7,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from clusters import access
 from clusters.forms.provision_mariadb import MariadbProvisionForm
-from clusters.provision.mariadb import KIND, ProvisionRefused, request_mariadb_provision
-from console import jobs
+from clusters.provision.mariadb import (
+    KIND,
+    ProvisionRefused,
+    request_mariadb_provision,
+    rerun_mariadb_provision,
+)
 from console.errors import ExpectedFailure
 from console.models import Job
 
@@ -51,7 +55,7 @@ def provision_mariadb_rerun(request, pk: int):
     access.require_perm(request.user, PERMISSION)
     job = get_object_or_404(Job, pk=pk, kind=KIND)
     try:
-        new = jobs.rerun(job, user=request.user)
+        new = rerun_mariadb_provision(job, actor=request.user)
     except ExpectedFailure as e:
         messages.error(request, str(e))
         return redirect("job_detail", pk=job.pk)

@@ -23,10 +23,10 @@ from django.test import override_settings
 
 from clusters.actions import NodeSpec, register_host
 from clusters.models import BaselineResult, Cluster, Node
-from clusters.provision.mariadb import ProvisionRefused, provision_mariadb
+from clusters.provision.mariadb import ProvisionRefused, provision_mariadb, rerun_mariadb_provision
 from clusters.provision.mariadb import request_mariadb_provision as request
 from console import audit
-from console.jobs import rerun, run_job
+from console.jobs import run_job
 from console.lab import faults
 from console.lab.demo import known_hosts_of
 from console.models import AuditEntry, Job, JobStep
@@ -315,7 +315,7 @@ def test_port_in_use_stops_at_start_and_a_rerun_resumes_there(
     assert not (_base("mprov4") / "run" / "mariadbd.pid").exists()
 
     # The port is free again: a re-run skips what was done and carries on from the start.
-    again = rerun(job, user=dba)
+    again = rerun_mariadb_provision(job, actor=dba)
     assert again.params["rerun_of"] == job.pk
     assert run(again) == Job.Status.SUCCEEDED, Job.objects.get(pk=again.pk).error
     statuses = list(steps_of(again).values())

@@ -6,7 +6,8 @@ from django.urls import reverse
 
 from clusters.models import Cluster, Environment, Node
 from clusters.provision.mariadb import KIND
-from console.models import Credential, Job
+from console import audit
+from console.models import AuditEntry, Credential, Job
 from tests.factories import make_job
 
 URL = reverse("clusters:provision_mariadb")
@@ -120,6 +121,8 @@ def test_a_failed_job_is_rerun_from_the_page(client, dba, bare):
     new = Job.objects.exclude(pk=failed.pk).get(kind=KIND)
     assert response.url == reverse("job_detail", args=[new.pk])
     assert new.params == {"name": "shop", "rerun_of": failed.pk}
+    entry = AuditEntry.objects.get(action=audit.PROVISION_MARIADB_REQUESTED)
+    assert entry.job_id == new.pk and entry.output.startswith(f"re-run of job #{failed.pk}")
 
 
 def test_a_succeeded_job_is_not_rerun(client, dba):
