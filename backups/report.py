@@ -12,8 +12,9 @@ runs (bench/backup_report.py measures it on 1,000 clusters and 1,000,000 runs):
 2. the clusters shown, with their environment;
 3. the newest usable run of each (`BackupRun.objects.latest_usable`: one probe per cluster of
    the partial index backups_run_usable_latest);
-4. per cluster, conditional counts over the three windows: one GROUP BY over the runs of the
-   last 90 days, an index-only scan of the covering index backups_run_report_window;
+4. per cluster and status, the runs started in each of the three windows: one GROUP BY over
+   the runs of the last 90 days, an index-only scan of the covering index
+   backups_run_report_window;
 5. per catalog, the retention figures: its usable full backups (a count on the partial index
    backups_run_catalog_full) and its oldest usable backup (a probe of backups_run_catalog_usable);
    both indexes come from migration 0005;
@@ -146,26 +147,26 @@ def _run_figures(rows: dict, ids, now: datetime) -> dict[int, dict]:
     index backups_run_report_window (`ids` None: every cluster, no join needed). Then per
     catalog the retention figures, each a probe of a partial index:
     {catalog_id: {"fulls": usable full backups, "oldest": datetime | None}}."""
-    usable = Q(status=RunStatus.OK)
-    finished = Q(status__in=FINISHED)
-    counts = {}
-    for d in WINDOWS:
-        since = Q(started__gte=now - timedelta(days=d))
-        counts[f"ok_{d}"] = Count("cluster", filter=since & usable)
-        counts[f"finished_{d}"] = Count("cluster", filter=since & finished)
+    # Grouped by status too, each window a count FILTER on the start time only: half the time
+    # of one count per window and outcome (fewer comparisons per row); Python then adds the
+    # statuses up (at most a few per cluster).
+    counts = {f"in_{d}": Count("cluster", filter=Q(started__gte=now - timedelta(days=d)))
+              for d in WINDOWS}  # fmt: skip
     runs = BackupRun.objects.all() if ids is None else BackupRun.objects.filter(cluster__in=ids)
     windows = (
         runs.filter(started__gte=now - timedelta(days=max(WINDOWS)))
-        .values("cluster_id")
+        .values("cluster_id", "status")
         .order_by()
         .annotate(**counts)
     )
     for f in windows:
         row = rows.get(f["cluster_id"])
-        if row is None:  # a cluster created since the clusters were read
+        if row is None or f["status"] not in FINISHED:  # not yet an outcome, or deleted
             continue
         for d in WINDOWS:
-            row.rates[d].ok, row.rates[d].finished = f[f"ok_{d}"], f[f"finished_{d}"]
+            row.rates[d].finished += f[f"in_{d}"]
+            if f["status"] == RunStatus.OK:
+                row.rates[d].ok += f[f"in_{d}"]
     kept = BackupRun.objects.filter(catalog=OuterRef("pk"), status=RunStatus.OK)
     fulls = (
         kept.filter(mode=BackupMode.FULL)
