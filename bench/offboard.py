@@ -413,10 +413,18 @@ def main() -> int:
         chain = audit.verify()
         speedup = serial["seconds"] / job["seconds"]
         bound = serial["seconds"] / job["cpu_bound_s"] if job["cpu_bound_s"] else None
+        # The sequential run's parts wait for each other (console, server, metadata database in
+        # turn): on an idle machine it takes about the sum of their CPU, and the offboarding at
+        # least its own CPU bound, whatever the pool's size.
+        serial_cpu = round(sum(serial["cpu_s"].values()), 2)
+        idle_bound = serial_cpu / job["cpu_bound_s"] if job["cpu_bound_s"] else None
+        idle = "" if args.delay_ms else (
+            f"; idle, with nothing else running, the sequential run takes about its CPU sum, "
+            f"{serial_cpu} s: at most {idle_bound:.1f}x")  # fmt: skip
         print(f"speedup: {speedup:.1f}x (sequential {serial['seconds']:.2f} s / offboarding "
               f"{job['seconds']:.2f} s); at most {bound:.1f}x on this machine's CPUs from the "
-              f"offboarding's CPU ({job['cpu_bound_s']} s); audit chain: {chain.checked} "
-              f"entries, intact={chain.intact}")  # fmt: skip
+              f"offboarding's CPU ({job['cpu_bound_s']} s){idle}; audit chain: "
+              f"{chain.checked} entries, intact={chain.intact}")  # fmt: skip
         if args.delay_ms:
             trips = (serial["seconds"] - job["cpu_bound_s"]) / n / (2 * args.delay_ms / 1000)
             print(f"  round trips per account, from the sequential run's waits: about {trips:.1f}")
@@ -431,6 +439,8 @@ def main() -> int:
             "lock_account_sequential": lock_account,
             "speedup": round(speedup, 1),
             "speedup_cpu_bound": round(bound, 1) if bound else None,
+            "sequential_cpu_sum_s": serial_cpu,
+            "speedup_bound_idle": round(idle_bound, 1) if idle_bound else None,
             "audit_chain_intact": chain.intact,
             "workers": WORKERS,
         }

@@ -21,14 +21,16 @@ from users.models import OffboardingRun
 METHOD = {
     "postgresql": (
         "PostgreSQL: ALTER ROLE ... NOLOGIN on the primary (objects, grants and password kept); "
-        "sessions ended with pg_terminate_backend on every server of the cluster; verified by "
-        "reading pg_roles.rolcanlogin and pg_stat_activity back on every server (primary and "
-        "standbys) over a new connection."
+        "verified by reading pg_roles.rolcanlogin and pg_stat_activity back, once the lock is "
+        "committed, on every server of the cluster (on the primary, and on each standby once "
+        "it has replayed the lock); sessions a read finds are ended with pg_terminate_backend "
+        "on that server and the read is made again."
     ),
     "mariadb": (
         "MariaDB/MySQL: ALTER USER ... ACCOUNT LOCK (objects, grants and password kept); "
-        "sessions ended with KILL CONNECTION; verified by reading the account_locked flag of "
-        "mysql.global_priv and the process list back over a new connection."
+        "verified by reading the account_locked flag of mysql.global_priv and the process list "
+        "back once the lock is committed; sessions the read finds are ended with KILL "
+        "CONNECTION and the read is made again."
     ),
 }
 NOT_A_LOGIN = (

@@ -14,9 +14,10 @@ max_statement_time`. A session keeps every guarantee of run_sql, per statement:
   the outcome after, outside any transaction, redacted of the target's password and `secrets`);
 - the connection is opened by the first statement, inside that statement's audit pair (a server
   that cannot be reached is that statement's failed outcome), and closed by the `with`;
-- every statement has the server-side timeout and the client-side watchdog of run_sql; the
-  session's `deadline` (time.monotonic()) also caps each statement's client-side wait, and a
-  statement asked for after it is refused (SqlFailed, audited) without touching the server;
+- every statement has the server-side timeout and the client-side timeout of run_sql; the
+  session's `deadline` (time.monotonic()) refuses a statement asked for after it (SqlFailed,
+  audited) without touching the server, and on PostgreSQL also cuts the client-side wait of a
+  statement sent before it (MariaDB's client read timeout is fixed when it connects);
 - a connection lost while a statement ran is closed; the next statement opens a new one.
 Autocommit, as run_sql: each statement commits on its own.
 """
