@@ -288,7 +288,7 @@ def _password_step(spec: PgSpec, credential: Credential) -> Step:
 
     def check(w: Work):
         try:
-            w.sql(target, "SELECT 1", job_log=False)
+            w.sql(target, "clusters:provision-login", job_log=False)
         except AuthenticationFailed as e:
             if "no pg_hba.conf entry" in str(e):
                 raise StepFailed(
@@ -335,19 +335,16 @@ def _local_step(spec: PgSpec, credential: Credential) -> Step:
 
 def _archive_step(spec: PgSpec, credential: Credential) -> Step:
     target = admin_target(spec, credential)
-    query = ("SELECT archived_count, last_archived_wal, last_failed_wal,"
-             " coalesce(last_failed_time > last_archived_time, last_failed_time IS NOT NULL)"
-             " FROM pg_stat_archiver")  # fmt: skip
 
     def state(w: Work):
-        return w.sql(target, query, job_log=False).rows[0]
+        return w.sql(target, "clusters:provision-archiver", job_log=False).rows[0]
 
     def check(w: Work):
         count, last, _failed, failing = state(w)
         return count > 0 and not failing and f"{count} WAL file(s) archived, last {last}"
 
     def apply(w: Work) -> str:
-        w.sql(target, "SELECT pg_switch_wal()")
+        w.sql(target, "clusters:provision-switch-wal")
 
         def archived():
             count, last, failed, failing = state(w)

@@ -109,8 +109,7 @@ def _replication_step(cluster: Cluster, prov: PgProvision, primary: PgTarget) ->
     name = f"{cluster.name}-replication"
 
     def check(w: Work):
-        rows = w.sql(primary, "SELECT rolreplication AND rolcanlogin FROM pg_roles"
-                     " WHERE rolname = %s", [role]).rows  # fmt: skip
+        rows = w.sql(primary, "clusters:provision-role", {"role": role}).rows
         prov.refresh_from_db()
         return (rows == [(True,)] and prov.replication_credential_id is not None
                 and f"role {role} exists, password stored as {name}")  # fmt: skip
@@ -125,7 +124,7 @@ def _replication_step(cluster: Cluster, prov: PgProvision, primary: PgTarget) ->
                 PgProvision.objects.filter(pk=prov.pk).update(replication_credential=cred)
             prov.refresh_from_db()
         verifier = scram_sha256_verifier(prov.replication_credential.reveal())
-        exists = w.sql(primary, "SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).rows
+        exists = w.sql(primary, "clusters:provision-role", {"role": role}).rows
         verb = "ALTER" if exists else "CREATE"
         statement = sql.SQL(verb + " ROLE {} WITH REPLICATION LOGIN PASSWORD {}").format(
             sql.Identifier(role), sql.Literal(verifier)
@@ -166,12 +165,11 @@ def _basebackup_step(spec: StandbySpec, prov: PgProvision, primary_node: Node,
         argv = [f"{w.bin}/pg_basebackup", "-D", data, "-X", "stream", "-c", "fast",
                 "--no-password", "-d", info]  # fmt: skip
         if spec.mode == "hot":
-            slots = w.sql(primary, "SELECT active FROM pg_replication_slots WHERE slot_name = %s",
-                          [slot]).rows  # fmt: skip
+            slots = w.sql(primary, "clusters:provision-slot", {"slot": slot}).rows
             if slots == [(True,)]:
                 raise StepFailed(f"replication slot {slot} is in use by another standby")
             if slots:  # left by an earlier attempt; -C must create it
-                w.sql(primary, "SELECT pg_drop_replication_slot(%s)", [slot])
+                w.sql(primary, "clusters:provision-slot-drop", {"slot": slot})
             argv += ["-R", "-C", "-S", slot]
         w.host.run(argv, as_postgres=True, timeout=1800)
         if spec.mode == "warm":
@@ -188,8 +186,7 @@ def _basebackup_step(spec: StandbySpec, prov: PgProvision, primary_node: Node,
 
 def _streaming_step(spec: StandbySpec, primary: PgTarget) -> Step:
     def state(w: Work):
-        rows = w.sql(primary, "SELECT state, sync_state FROM pg_stat_replication"
-                     " WHERE application_name = %s", [spec.application_name],
+        rows = w.sql(primary, "clusters:provision-replication", {"name": spec.application_name},
                      job_log=False).rows  # fmt: skip
         return rows[0] if rows else None
 
@@ -220,8 +217,7 @@ def _warm_state_step(spec: StandbySpec) -> Step:
 
 def _sync_step(spec: StandbySpec, primary: PgTarget) -> Step:
     def current(w: Work) -> tuple[str, str]:
-        rows = w.sql(primary, "SELECT current_setting('synchronous_standby_names'),"
-                     " current_setting('synchronous_commit')", job_log=False).rows  # fmt: skip
+        rows = w.sql(primary, "clusters:provision-sync-settings", job_log=False).rows
         return rows[0]
 
     def check(w: Work):
@@ -236,7 +232,7 @@ def _sync_step(spec: StandbySpec, primary: PgTarget) -> Step:
             sql.Literal(names)))  # fmt: skip
         w.sql(primary, sql.SQL("ALTER SYSTEM SET synchronous_commit = {}").format(
             sql.Literal(spec.synchronous_commit)))  # fmt: skip
-        w.sql(primary, "SELECT pg_reload_conf()")
+        w.sql(primary, "clusters:provision-reload")
         deadline = time.monotonic() + 10  # a reload is asynchronous; new sessions see it
         while not check(w) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -256,10 +252,9 @@ def _sync_state_step(spec: StandbySpec, primary: PgTarget) -> Step:
     wanted = ("sync",) if spec.sync_method == "FIRST" else ("quorum",)
 
     def check(w: Work):
-        rows = w.sql(primary, "SELECT sync_state FROM pg_stat_replication"
-                     " WHERE application_name = %s", [spec.application_name],
+        rows = w.sql(primary, "clusters:provision-replication", {"name": spec.application_name},
                      job_log=False).rows  # fmt: skip
-        return rows and rows[0][0] in wanted and f"sync_state = {rows[0][0]}"
+        return rows and rows[0][1] in wanted and f"sync_state = {rows[0][1]}"
 
     def apply(w: Work) -> str:
         found = w.host.wait_for(lambda: check(w), WAIT_SECONDS, f"sync_state {wanted[0]}")
