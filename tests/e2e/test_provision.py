@@ -107,3 +107,60 @@ def test_dba_provisions_postgresql_and_a_synchronous_standby(
         page.locator("ol.job-steps li").filter(has_text="Verify sync_state = sync")
     ).to_have_attribute("data-status", "done")
     screenshot("standby-added")
+
+
+def test_a_failed_provisioning_is_resumed_from_the_job_page(
+    lab,
+    page,
+    screenshot,
+    e2e_broker,
+    bare,  # noqa: F811
+    place,  # noqa: F811
+):
+    """Something already listens on bare1:5432: the job stops at its start step, the page shows
+    what was done and the reason; once the port is free, Re-run resumes at that step."""
+    from tests.clusters.test_provision_lab import _listener
+
+    make_user("dana", persona="dba", first_name="Dana", last_name="Admin")
+    _sign_in(page, "dana", PASSWORD)
+    page.goto("/clusters/provision/")
+    page.get_by_label("Bare host").select_option(label="bare1")
+    page.get_by_label("Cluster name").fill("pgrerun")
+    page.locator("#id_data_directory").fill(str(place / "bare1" / "data"))
+    page.get_by_label("Allowed networks").fill(os.environ["LAB_NET"])
+    page.get_by_label("WAL archive directory").fill(str(place / "archive"))
+    page.locator("#id_admin_password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Admin password again").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Provision").click()
+    expect(page).to_have_url(re.compile(r"/jobs/\d+/"))
+    first = Job.objects.get(kind="clusters.provision_pg")
+
+    squatter = _listener(lab, "bare1", bare["bare1"].address, 5432)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            status = _run_in_thread(pool, first, tasks.provision_pg.body).result(timeout=120)
+    finally:
+        squatter.kill()
+        squatter.wait()
+    assert status == Job.Status.FAILED
+    expect(page.locator("#job-live")).to_have_attribute("data-status", "failed")
+    start = page.locator("ol.job-steps li").filter(has_text="Start the server")
+    expect(start).to_have_attribute("data-status", "failed")
+    expect(start).to_contain_text("port 5432 is already in use on bare1")
+    expect(page.locator("pre.error")).to_contain_text("Already done: Detect the OS family")
+    screenshot("failed")
+
+    page.get_by_role("button", name="Re-run: resume at the failed step").click()
+    expect(page).to_have_url(re.compile(r"/jobs/\d+/"))
+    second = Job.objects.exclude(pk=first.pk).get(kind="clusters.provision_pg")
+    assert page.url.endswith(f"/jobs/{second.pk}/")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert _run_in_thread(pool, second, tasks.provision_pg.body).result(timeout=120) == (
+            Job.Status.SUCCEEDED
+        )
+    expect(page.locator("#job-live")).to_have_attribute("data-status", "succeeded")
+    steps = page.locator("ol.job-steps li")
+    expect(steps.filter(has_text="initdb")).to_have_attribute("data-status", "skipped")
+    expect(steps.filter(has_text="Start the server")).to_have_attribute("data-status", "done")
+    screenshot("resumed")
+    assert Cluster.objects.filter(name="pgrerun").exists()
