@@ -64,6 +64,27 @@ def test_a_new_policy_gets_one_periodic_task_on_its_cron_schedule(catalog, dba):
         2026, 11, 29, 2, 0, tzinfo=UTC)  # fmt: skip
 
 
+def test_beats_database_scheduler_reads_the_policys_task_and_is_not_due_before_its_time(
+    catalog, dba
+):
+    from celery import current_app
+    from django.conf import settings
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    policy = new_policy(catalog, dba, schedule="*/5 * * * *", mode="incr")
+    entries = DatabaseScheduler(app=current_app, lazy=True).all_as_schedule()
+    entry = entries[schedule.task_name(policy)]
+    assert (entry.task, list(entry.args)) == ("backups.scheduled_backup", [policy.pk])
+    assert entry.schedule.minute == set(range(0, 60, 5)) and entry.schedule.hour == set(range(24))
+    due, wait = entry.is_due()  # counted from the policy's creation: no catch-up run
+    assert not due and 0 < wait <= 300
+    assert "backups.scheduled_backup" in current_app.tasks
+    assert settings.CELERY_BEAT_SCHEDULE["backups.detect_missed"]["task"] in current_app.tasks
+    schedule.set_policy_enabled(policy, False, actor=dba)
+    entries = DatabaseScheduler(app=current_app, lazy=True).all_as_schedule()
+    assert schedule.task_name(policy) not in entries  # beat loads enabled tasks only
+
+
 def test_an_invalid_cron_is_refused_naming_the_schedule_and_nothing_is_saved(catalog, dba):
     for bad in ("0 25 * * *", "every day", "* * * *", "61 * * * *"):
         with pytest.raises(ValidationError) as caught:
