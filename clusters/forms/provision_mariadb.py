@@ -27,7 +27,7 @@ class MariadbProvisionForm(forms.Form):
     port = forms.IntegerField(min_value=1, max_value=65535, initial=3306)
     directory = forms.CharField(
         max_length=200, required=False, label="Base directory",
-        help_text="Holds my.cnf, data/, run/ and log/. Empty: /var/lib/mariadb-<name>.",
+        help_text="Holds my.cnf, data/, run/, log/ and files/. Empty: /var/lib/mariadb-<name>.",
     )  # fmt: skip
     admin_user = forms.CharField(max_length=80, initial="dba_admin", label="Admin user")
     admin_host = forms.CharField(

@@ -8,7 +8,7 @@ job (console.jobs.rerun) carries on where it stopped:
 
  1. detect the OS family (/etc/os-release)           mariadb_host
  2. install the server package (Debian: apt-get; Gentoo: emerge, documented, not tested here)
- 3. make the base directory and data/, run/, log/ (owned by the service user where it writes)
+ 3. make the base directory and data/, run/, log/, files/ (the service user owns those)
  4. write the option file: local-infile=0, bind-address, port, socket, log-error, …
  5. initialise the data directory (mariadb-install-db --defaults-file=<its own option file>)
  6. start mariadbd in the background (--defaults-file; own pid file, socket and logs), after

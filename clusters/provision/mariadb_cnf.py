@@ -8,6 +8,8 @@ the lab's hosts, which share one filesystem) never meet, and nothing is read fro
     <base>/run/mariadbd.sock   the socket, and run/mariadbd.pid
     <base>/log/error.log       log-error, in a directory the service user can write (else the
                                server logs nothing and says nothing about it)
+    <base>/files/              secure-file-priv: the only place server-side file import and
+                               export (LOAD DATA INFILE, SELECT … INTO OUTFILE) may touch
     <base>/mariadbd.out        what mariadbd writes to stdout/stderr before its log is open
 """
 
@@ -88,6 +90,11 @@ class Layout:
         return f"{self.base}/log/error.log"
 
     @property
+    def files(self) -> str:
+        """secure-file-priv: LOAD DATA INFILE and SELECT … INTO OUTFILE stay in here."""
+        return f"{self.base}/files"
+
+    @property
     def out_log(self) -> str:
         return f"{self.base}/mariadbd.out"
 
@@ -103,6 +110,7 @@ class Layout:
             (self.data, service_user, "750"),
             (self.run, service_user, "755"),
             (self.log_dir, service_user, "750"),
+            (self.files, service_user, "750"),
         ]
 
 
@@ -123,6 +131,7 @@ def render_cnf(layout: Layout, *, bind_address: str, port: int, service_user: st
         f"log-error = {quote_value(layout.error_log)}",
         f"bind-address = {quote_value(bind_address)}",
         f"port = {int(port)}",
+        f"secure-file-priv = {quote_value(layout.files)}",
     ]
     for name, value in SERVER_SETTINGS:
         lines.append(name if value is None else f"{name} = {quote_value(value)}")

@@ -138,7 +138,7 @@ def check_directories(p) -> str:
     wanted = p.layout.directories(p.params.service_user)
     found = _stat(p, [path for path, _owner, _mode in wanted])
     if all(found.get(path) == (owner, mode) for path, owner, mode in wanted):
-        return f"{p.layout.base} and data/, run/, log/ exist with their owners and modes"
+        return f"{p.layout.base} and data/, run/, log/, files/ exist with their owners and modes"
     return ""
 
 

@@ -169,9 +169,9 @@ def test_provision_from_nothing_then_a_rerun_changes_nothing(
         assert statuses[step] == "done", step
 
     # The admin logs in over the network; the server is hardened as asked.
-    rows = my(bare1.address, "dba_admin", PASSWORD,
-              "SELECT @@local_infile, @@bind_address, CURRENT_USER()")  # fmt: skip
-    assert rows == [(0, bare1.address, "dba_admin@%")]
+    facts = "SELECT @@local_infile, @@bind_address, CURRENT_USER(), @@secure_file_priv"
+    rows = my(bare1.address, "dba_admin", PASSWORD, facts)
+    assert rows == [(0, bare1.address, "dba_admin@%", f"{_base('mprov1')}/files/")]
     users = my(bare1.address, "dba_admin", PASSWORD, "SELECT User, Host FROM mysql.user")
     assert ("", "localhost") not in users and not [u for u in users if u[0] == ""]
     assert [h for u, h in users if u == "root"] == ["localhost"]
@@ -436,6 +436,7 @@ def test_option_file_reads_back_as_the_baseline_wants():
     assert mycnf.get_option(text, "mysqld", "port") == "3307"
     assert mycnf.get_option(text, "mysqld", "log-error") == "/srv/my/a/log/error.log"
     assert mycnf.get_option(text, "client", "socket") == "/srv/my/a/run/mariadbd.sock"
+    assert mycnf.get_option(text, "mysqld", "secure-file-priv") == "/srv/my/a/files"
 
 
 def test_admin_statements_carry_the_hash_and_a_quoted_account():
