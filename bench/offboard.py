@@ -454,7 +454,8 @@ def main() -> int:
             relay.wait(timeout=10)
 
     ok = (
-        figures["offboard_s"] <= TARGET_S
+        not args.delay_ms  # the targets are the direct run's; --delay-ms is for information
+        and figures["offboard_s"] <= TARGET_S
         and figures["speedup"] >= TARGET_SPEEDUP
         and figures["offboard"]["ok"]
         and figures["offboard"]["verified"] == SERVERS
