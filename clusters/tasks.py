@@ -5,6 +5,7 @@ from celery import shared_task
 from clusters import alerts, registration
 from clusters import collect as collector
 from clusters import status as cluster_status
+from clusters.ha import tasks as ha_tasks  # noqa: F401 (its job tasks and beat task)
 from clusters.models import Cluster, Node, PendingRegistration
 from clusters.provision import mariadb as provision_mariadb  # noqa: F401 (its job task)
 from console import jobs

@@ -83,3 +83,8 @@ urlpatterns += [
     path("<int:pk>/standby/add/", views.standby_add, name="standby_add"),
     path("provision/jobs/<int:pk>/rerun/", views.provision_rerun, name="provision_rerun"),
 ]
+
+# High availability: an operation's precheck page and its typed confirmation (clusters/views/ha.py).
+urlpatterns += [
+    path("<int:pk>/ha/<str:operation>/", views.ha_operation, name="ha_operation"),
+]

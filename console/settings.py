@@ -529,3 +529,11 @@ CELERY_BEAT_SCHEDULE["clusters.baseline_check_all"] = {
     "task": "clusters.baseline_check_all",
     "schedule": float(BASELINE_CHECK_HOURS * 3600),
 }
+
+# High availability (clusters.ha.fence.reconcile): how often the console looks for failovers
+# pgpool-II made by itself and enforces the fences of former primaries.
+CLUSTERS_HA_RECONCILE_SECONDS = env_int("CLUSTERS_HA_RECONCILE_SECONDS", 10, minimum=1)
+CELERY_BEAT_SCHEDULE["clusters.ha_reconcile"] = {
+    "task": "clusters.ha_reconcile",
+    "schedule": float(CLUSTERS_HA_RECONCILE_SECONDS),
+}

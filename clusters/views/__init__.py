@@ -22,6 +22,7 @@ from clusters.views.baseline import (
     baseline_run,
 )
 from clusters.views.dashboard import cluster_detail, fleet, series_data
+from clusters.views.ha import ha_operation
 from clusters.views.hba import (
     hba_apply,
     hba_detail,
@@ -63,6 +64,7 @@ __all__ = [
     "maintenance_list",
     "cluster_detail",
     "cluster_list",
+    "ha_operation",
     "hba_apply",
     "hba_detail",
     "hba_preview",
