@@ -112,10 +112,10 @@ PERSONAS["manager"] += _ASSURANCE_VIEW
 PERSONAS["auditor"] += _ASSURANCE_VIEW
 
 
-
 # High availability (clusters.ha): DBAs deploy pgpool-II, switch over, fail over, rebuild and
 # use PCP; nobody else sees those pages.
 PERSONAS["dba"] += ["clusters.failover_cluster"]
+
 
 def sync_personas(**_kwargs) -> list[str]:
     """Create the persona groups and set their permissions exactly; audit what changed."""
