@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -205,6 +206,12 @@ def server_connections() -> int:
     return int(pg) + my - 2  # less this function's own two
 
 
+def relay_counts(relay) -> dict:
+    """The relay's counts so far (connections, chunks up and down): see bench/_delay.py."""
+    relay.send_signal(signal.SIGUSR1)
+    return json.loads(relay.stdout.readline())
+
+
 def process_cpu(pid: int) -> float:
     """CPU seconds a process of this machine has used (the relay)."""
     stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -228,6 +235,7 @@ class Meter:
         self.connections0 = server_connections()
         self.lab0, self.statements0, self.writes0 = lab_cpu(), Meter.statements, Meter.audit_writes
         self.relay0 = process_cpu(relay.pid) if relay else 0.0
+        self.trips0 = relay_counts(relay) if relay else None
         self.cpu0, self.t0 = time.process_time(), time.perf_counter()
 
     def stop(self, accounts: int) -> dict:
@@ -239,6 +247,7 @@ class Meter:
         statements = Meter.statements - self.statements0
         writes = Meter.audit_writes - self.writes0
         relay = process_cpu(self.relay.pid) - self.relay0 if self.relay else 0.0
+        trips = relay_counts(self.relay) if self.relay else None
         servers = sum(used.get(k, 0.0) for k in ("db1", "db2", "my1"))
         cpu = {"console": round(console, 2), "metadata_db": used.get("meta", 0.0),
                "db1": used.get("db1", 0.0), "db2": used.get("db2", 0.0),
@@ -255,6 +264,18 @@ class Meter:
                 "orm_statements": round(statements / accounts, 2),
                 "audit_writes": round(writes / accounts, 2),
                 "audit_entries": round((AuditEntry.objects.count() - self.audit0) / accounts, 2),
+                # through the relay: requests sent toward the servers (a round trip each) and
+                # connections, per account
+                **(
+                    {
+                        "round_trips": round((trips["up"] - self.trips0["up"]) / accounts, 2),
+                        "relayed_connections": round(
+                            (trips["connections"] - self.trips0["connections"]) / accounts, 2
+                        ),
+                    }
+                    if trips
+                    else {}
+                ),  # fmt: skip
             },
             # On this machine's CPUs: the console's Python runs on one CPU at a time (the GIL),
             # and everything together on all of them.
@@ -291,7 +312,10 @@ def show(name: str, m: dict) -> None:
           f"console {a['console_cpu_ms']} ms, servers {a['servers_cpu_ms']} ms, metadata DB "
           f"{a['metadata_db_cpu_ms']} ms CPU, {a['connections']} server connection(s), "
           f"{a['orm_statements']} ORM statement(s), {a['audit_entries']} audit entries in "
-          f"{a['audit_writes']} write(s); CPU bound here: >= {m['cpu_bound_s']} s"
+          f"{a['audit_writes']} write(s)"
+          + (f", {a['round_trips']} round trip(s) over {a['relayed_connections']} relayed "
+             f"connection(s)" if "round_trips" in a else "")
+          + f"; CPU bound here: >= {m['cpu_bound_s']} s"
           )  # fmt: skip
 
 
@@ -426,8 +450,10 @@ def main() -> int:
               f"offboarding's CPU ({job['cpu_bound_s']} s){idle}; audit chain: "
               f"{chain.checked} entries, intact={chain.intact}")  # fmt: skip
         if args.delay_ms:
-            trips = (serial["seconds"] - job["cpu_bound_s"]) / n / (2 * args.delay_ms / 1000)
-            print(f"  round trips per account, from the sequential run's waits: about {trips:.1f}")
+            waits = serial["seconds"] / n / (2 * args.delay_ms / 1000)
+            print(f"  the sequential run took {waits:.1f} round trips' time per account for "
+                  f"{serial['per_account']['round_trips']} round trips counted by the relay "
+                  f"(the rest: CPU and waiting for it)")  # fmt: skip
         figures = {
             "offboard_s": job["seconds"],
             "offboard": {**job, **job_check},
