@@ -299,21 +299,19 @@ def run_test_restore(
             raise ExpectedFailure(f"{directory} already exists on {node.name}; a test restore "
                                   f"goes into a new directory and never touches an existing one "
                                   f"(remove it if it is a leftover).")  # fmt: skip
+        if not _ADDRESS_RE.fullmatch(node.address):  # it goes into pg_ctl's -o (a shell)
+            raise ExpectedFailure(f"{node.name}'s address {node.address!r} cannot be listened on.")
         _prechecks(policy, backup, actor=actor, job=job, log=log)
         command = pgbackrest.restore(repository(catalog), directory, label=backup.backup_id)
         log(f"restoring backup {backup.backup_id} into {node.name}:{directory}")
         created = True
         run_pgbackrest(node, command, actor=actor, job=job, timeout=6 * 3600)
-        if not _ADDRESS_RE.fullmatch(node.address):  # it goes into pg_ctl's -o (a shell)
-            raise ExpectedFailure(f"{node.name}'s address {node.address!r} cannot be listened on.")
         # No quotes needed: the address and the directory are plain characters (checked).
         options = (f"-c port={policy.port} -c listen_addresses={node.address} "
                    f"-c archive_mode=off -c synchronous_standby_names= "
                    f"-c unix_socket_directories={directory}")  # fmt: skip
         log(f"starting the scratch instance on {node.name}:{policy.port}")
-        _run(node, [f"{PG_BIN}/pg_ctl", "-D", directory, "-l", f"{directory}/restore.log", "-o",
-                    options, "-w", "-t", str(_START_TIMEOUT), "start"], actor=actor, job=job,
-             timeout=_START_TIMEOUT + 30)  # fmt: skip
+        _start(node, directory, options, actor=actor, job=job)
         target = _scratch_target(policy)
         _wait_for_recovery(target, recovery_timeout, actor=actor, job=job)
         log(f"recovery ended; check query: {policy.check_query}")
@@ -367,6 +365,19 @@ def _prechecks(policy: TestRestorePolicy, backup: BackupRun, *, actor, job, log)
         if not check.ok:
             raise ExpectedFailure(f"pre-check {check.name}: {check.detail}")
         log(f"pre-check {check.name}: {check.detail}")
+
+
+def _start(node: Node, directory: str, options: str, *, actor, job) -> None:
+    """pg_ctl start; when it fails, its own message says only "examine the log output": the
+    end of the server's log (in the scratch directory, removed afterwards) goes with it."""
+    try:
+        _run(node, [f"{PG_BIN}/pg_ctl", "-D", directory, "-l", f"{directory}/restore.log", "-o",
+                    options, "-w", "-t", str(_START_TIMEOUT), "start"], actor=actor, job=job,
+             timeout=_START_TIMEOUT + 30)  # fmt: skip
+    except ExecutorError as exc:
+        tail = _run(node, ["tail", "-n", "5", f"{directory}/restore.log"], actor=actor, job=job,
+                    check=False).stdout.strip()  # fmt: skip
+        raise ExpectedFailure(f"{exc} Server log: {tail or '(empty)'}") from None
 
 
 def _wait_for_recovery(target, timeout: float, *, actor, job) -> None:

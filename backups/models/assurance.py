@@ -96,7 +96,9 @@ class TestRestorePolicy(models.Model):
                     f"{node.name} does not see the repository {catalog.path}: choose one of "
                     f"{', '.join(n.name for n in seeing)}."
                 )
-        if node is not None and self.port and self.port == (node.db_port or 5432):
+        if self.port and self.port < 1024:
+            errors["port"] = "Use a port above 1023: the scratch server runs as postgres."
+        elif node is not None and self.port and self.port == (node.db_port or 5432):
             if node.service == Node.Service.POSTGRESQL:
                 errors["port"] = f"{node.name}'s own server listens on {self.port}."
         if node is not None and self.data_directory:

@@ -192,6 +192,16 @@ def test_a_test_restore_whose_check_fails_is_recorded_failed_with_the_servers_wo
     )
     assert not scratch.exists() and sql1(db1, "SELECT pg_is_in_recovery()", actor=dba) is False
 
+    # A server that does not start (port 80: postgres may not bind it; the form refuses ports
+    # under 1024, this one is forced): the job says why, from the scratch server's own log.
+    TestRestorePolicy.objects.filter(pk=policy.pk).update(port=80)
+    job = assurance.start_test_restore(policy, actor=dba)
+    assert jobs.run_job(job.pk, assurance_tasks.test_restore.body) == "failed"
+    restore = RestoreRun.objects.filter(test_restore=True).first()
+    assert "pg_ctl" in restore.message and "Server log: " in restore.message
+    assert "Permission denied" in restore.message, restore.message
+    assert not scratch.exists()
+
 
 @pytest.mark.django_db(transaction=True)
 def test_archive_continuity_is_continuous_then_a_gap_in_a_copy_limits_the_restorable_point(

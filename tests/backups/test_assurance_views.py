@@ -174,3 +174,11 @@ def test_a_failed_test_restore_and_an_archive_gap_raise_alerts_and_mail_until_th
                                 checked_at=later, restorable_to=later)  # fmt: skip
     alerts.evaluate(now=later)
     assert not Alert.objects.filter(state="firing", cluster=cluster).exists()
+
+
+def test_a_privileged_port_is_refused(dba, setup):
+    cluster, catalog, db1, _policy = setup
+    with pytest.raises(ValidationError, match="above 1023"):
+        assurance.save_test_restore_policy(TestRestorePolicy(
+            cluster=cluster, catalog=catalog, node=db1, data_directory="/srv/other", port=80,
+            schedule="0 4 * * *", check_query="SELECT 1"), actor=dba)  # fmt: skip
