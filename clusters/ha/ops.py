@@ -333,7 +333,9 @@ def rejoin(setup: HaSetup, node: Node, primary: Node, kw: dict, log) -> str:
     try:
         log(f"pg_rewind {node.name} from {primary.name}")
         try:
-            argv = [remote.pg_tool(setup, "pg_rewind"), "-D", data, f"--source-server={source}"]
+            # --restore-target-wal: WAL from before the divergence may be archived already.
+            argv = [remote.pg_tool(setup, "pg_rewind"), "-D", data, "--restore-target-wal",
+                    f"--source-server={source}"]  # fmt: skip
             out = run_command(node, argv, sudo_user="postgres", timeout=600, **kw)
             method = "pg_rewind" + (
                 " (no rewind required)" if "no rewind required" in out.stdout + out.stderr else ""
