@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils import timezone
@@ -19,6 +20,10 @@ from backups.actions import BackupRefused, start_backup
 from backups.forms import BackupPolicyForm
 from backups.models import BackupCatalog, BackupPolicy, BackupRun, MissedBackup
 from console.access import require_perm
+
+_NEWEST_RUN = Subquery(
+    BackupRun.objects.filter(policy=OuterRef("pk")).order_by("-created", "-id").values("pk")[:1]
+)
 
 
 def _policies(user):
@@ -44,10 +49,13 @@ def _form_errors(form, exc: ValidationError) -> None:
 @require_GET
 @login_required
 def overview(request):
-    policies = list(_policies(request.user))
+    policies = list(_policies(request.user).annotate(newest_run=_NEWEST_RUN))
+    newest = [p.newest_run for p in policies if p.newest_run]
+    last = {run.pk: run for run in _runs(request.user).filter(pk__in=newest)}
     now = timezone.now()
     for policy in policies:
         policy.next_run = schedule.next_run(policy, now)
+        policy.last_run = last.get(policy.newest_run)
     require_perm(request.user, "backups.view_backupcatalog")
     context = {
         "catalogs": BackupCatalog.objects.select_related("cluster").prefetch_related("nodes"),

@@ -37,14 +37,17 @@ def form(catalog_, **values) -> dict:
 def test_the_overview_lists_policies_with_their_next_run_and_the_latest_runs(
     client, dba, policy, catalog
 ):
-    BackupRun.objects.create(catalog=catalog, cluster=catalog.cluster, mode="full", status="ok",
-                             backup_id="20261126-010000F")  # fmt: skip
+    run = BackupRun.objects.create(catalog=catalog, cluster=catalog.cluster, mode="full",
+                                   status="ok", backup_id="20261126-010000F",
+                                   policy=policy)  # fmt: skip
     client.force_login(dba)
     page = client.get(reverse("backups:overview")).content.decode()
     assert "nightly" in page and "<code>0 1 * * *</code>" in page
     next_run = schedule.next_run(policy)
     assert f"{next_run:%Y-%m-%d %H:%M}" in page
     assert "20261126-010000F" in page and "Back up now" in page and "New policy" in page
+    row = page.split('id="policy-', 1)[1].split("</tr>", 1)[0]
+    assert reverse("backups:run_detail", args=[run.pk]) in row and "OK" in row  # its last run
     assert reverse("backups:overview") in page  # the menu entry
 
 

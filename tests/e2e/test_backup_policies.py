@@ -117,7 +117,7 @@ def test_dba_creates_a_policy_after_a_bad_cron_and_backs_up_now(
     expect(page.get_by_role("heading", level=1)).to_have_text("Backups")
     row = page.locator("#policies tr", has_text="nightly-full")
     expect(row).to_contain_text("30 1 * * *")
-    expect(row).to_contain_text("yes")
+    expect(row.get_by_role("button", name="Disable")).to_be_visible()  # enabled
     policy = BackupPolicy.objects.get()
     expect(row).to_contain_text(f"{schedule.next_run(policy):%Y-%m-%d %H:%M}")
     assert PeriodicTask.objects.get(name=schedule.task_name(policy)).enabled
