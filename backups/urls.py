@@ -1,6 +1,6 @@
 """URLs of the backups app under /backups/: each area of backups/views/ lists its own."""
 
-from backups.views import assurance, policies, reports, restore
+from backups.views import assurance, catalogs, policies, reports, restore
 
 app_name = "backups"
 urlpatterns = [
@@ -8,4 +8,5 @@ urlpatterns = [
     *restore.urlpatterns,
     *assurance.urlpatterns,
     *reports.urlpatterns,
+    *catalogs.urlpatterns,
 ]

@@ -101,6 +101,8 @@ PERSONAS["manager"] += _BACKUPS_VIEW
 PERSONAS["auditor"] += _BACKUPS_VIEW
 # Backup policies (backups.schedule): DBAs also delete them (a typed confirmation; runs stay).
 PERSONAS["dba"] += ["backups.delete_backuppolicy"]
+# Backup catalogs (backups.catalog_admin): DBAs delete one no policy, run or restore uses.
+PERSONAS["dba"] += ["backups.delete_backupcatalog"]
 # Backup assurance (issue 7 part 5): DBAs schedule and start test restores and archive
 # checks; managers and auditors read them (the restores are RestoreRuns, read above).
 _ASSURANCE_VIEW = ["backups.view_testrestorepolicy", "backups.view_archivecheck"]

@@ -94,6 +94,11 @@ OFFBOARDING_EVIDENCE_EXPORTED = "offboarding.evidence_exported"
 # Backups (backups.actions, issue 7)
 BACKUP_COMMAND = "backup.command"
 BACKUP_CATALOG_READ = "backup.catalog_read"
+# Backup catalogs made and changed by DBAs (backups.catalog_admin, issue 7)
+BACKUP_CATALOG_CREATED = "backup.catalog_created"
+BACKUP_CATALOG_CHANGED = "backup.catalog_changed"
+BACKUP_CATALOG_CHECKED = "backup.catalog_checked"
+BACKUP_CATALOG_DELETED = "backup.catalog_deleted"
 BACKUP_START = "backup.start"
 BACKUP_RESTORE = "backup.restore"
 # Backup assurance (backups.assurance, issue 7 part 5): test restores and WAL continuity
