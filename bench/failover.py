@@ -64,12 +64,12 @@ class client_deadline:  # noqa: N801 - used as a function
 class Writer(threading.Thread):
     """Commits through pgpool-II; `acked` holds (id, sent, returned) of every acknowledged one."""
 
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int, first_id: int):
         super().__init__(daemon=True)
         self.host, self.port = host, port
         self.acked: list[tuple[int, float, float]] = []
         self.stop = threading.Event()
-        self.next_id = 1
+        self.next_id = first_id  # each drill its own ids: a duplicate key is not a failover
 
     def connect(self):
         import psycopg
@@ -182,7 +182,7 @@ def drill(number: int, setup, lab) -> dict:
     old = fence.registered_primary(setup)
     new = next(n for n in ops.backend_nodes(setup) if n != old)
     host = next(h for h in lab.hosts.values() if h.address == old.address)
-    writer = Writer(setup.pgpool.address, setup.pgpool.db_port)
+    writer = Writer(setup.pgpool.address, setup.pgpool.db_port, number * 1_000_000)
     writer.start()
     try:
         writer.wait_acks(50, 30)

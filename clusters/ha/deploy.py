@@ -84,6 +84,13 @@ def _read_backends(setup: HaSetup, kw: dict) -> Node:
     if len(primaries) != 1:
         names = ", ".join(n.name for n in primaries) or "none"
         raise StepFailed(f"expected one primary among the backends, found {names}")
+    # A standby's application_name is what its primary_conninfo says (pgpool-II needs it as
+    # backend_application_name for the sync state), found by its address on the primary.
+    by_address = {(r["client_addr"] or "").split("/")[0]: r["application_name"]
+                  for r in remote.replication(primaries[0], **kw).values()}  # fmt: skip
+    for backend in setup.backends:
+        backend["application_name"] = by_address.get(backend["address"],
+                                                     backend["application_name"])  # fmt: skip
     setup.save(update_fields=["backends"])
     return primaries[0]
 
