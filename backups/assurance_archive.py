@@ -106,7 +106,7 @@ def _fill(check: ArchiveCheck, backup: BackupRun, found: wal.Continuity, size: i
     check.continuous = found.continuous
     stop = found.first
     if backup.stop_lsn:
-        stop = wal.lsn_segment(backup.timeline, backup.stop_lsn, size)
+        stop = wal.lsn_segment(backup.timeline, backup.stop_lsn, size, end=True)
     gap_no = wal.parse_segment(found.first_gap, size)[1] if found.first_gap else None
     if gap_no is not None and gap_no <= wal.parse_segment(stop, size)[1]:
         check.restorable_to = None

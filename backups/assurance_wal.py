@@ -46,12 +46,18 @@ def parse_segment(name: str, segment_size: int = DEFAULT_SEGMENT_SIZE) -> tuple[
     )
 
 
-def lsn_segment(timeline: int, lsn: str, segment_size: int = DEFAULT_SEGMENT_SIZE) -> str:
-    """The segment holding `lsn` ("0/A000028") on `timeline`, as pg_walfile_name names it."""
+def lsn_segment(
+    timeline: int, lsn: str, segment_size: int = DEFAULT_SEGMENT_SIZE, *, end: bool = False
+) -> str:
+    """The segment holding the record at `lsn` ("0/A000028") on `timeline`; with `end`, the
+    segment holding the last byte before it (WAL needed up to `lsn`: on a segment boundary,
+    the previous segment, as pg_walfile_name names it)."""
     match = re.fullmatch(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})", lsn or "")
     if not match or not timeline:
         raise DriverInputError("start_lsn", f"not an LSN on a timeline: {timeline}/{lsn!r}.")
     position = (int(match[1], 16) << 32) | int(match[2], 16)
+    if end and position:
+        position -= 1
     return segment_name(timeline, position // segment_size, segment_size)
 
 

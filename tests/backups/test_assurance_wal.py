@@ -29,6 +29,9 @@ T = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 def test_segment_names_follow_pg_walfile_name():
     assert wal.lsn_segment(1, "0/A000028") == "00000001000000000000000A"
     assert wal.lsn_segment(3, "1/FF000000") == "0000000300000001000000FF"
+    # On a boundary: the record there is in the next segment, the WAL before it ends in this one.
+    assert wal.lsn_segment(1, "0/74000000") == "000000010000000000000074"
+    assert wal.lsn_segment(1, "0/74000000", end=True) == "000000010000000000000073"
     assert wal.segment_name(1, 256) == "000000010000000100000000"  # after ...FF, the next log
     assert wal.parse_segment("0000000300000001000000FF") == (3, 511)
     assert wal.lsn_segment(1, "0/4000000", 64 * 1024 * 1024) == "000000010000000000000001"
