@@ -246,8 +246,9 @@ def test_bad_input_is_named_on_its_field_and_nothing_is_saved_or_run(
     other = factories.make_monitored_cluster("bk-other")
     node = Node.objects.filter(cluster=catalog.cluster, service=Node.Service.POSTGRESQL).first()
     client.force_login(dba)
-    data = _form(catalog.cluster, [node] if node else [], **{"path": "/srv/new",
-                                                             "stanza": "main", **values})
+    data = _form(
+        catalog.cluster, [node] if node else [], **{"path": "/srv/new", "stanza": "main", **values}
+    )
     response = client.post(reverse("backups:catalog_create"), data)
     assert response.status_code == 200
     errors = response.context["form"].errors
