@@ -358,9 +358,11 @@ def restore(
 
 def read_backup_inis(backup_path: str) -> Command:
     """Print every backup.ini of the catalog (<catalog>/YYYYMMDD/HHMMSS/backup.ini) in one
-    call: the exact byte counts that `show` rounds."""
+    call: the exact byte counts that `show` rounds. It starts in / because find, run as
+    postgres from a directory postgres may not enter (root's home over SSH), lists everything
+    and still exits 1 ("Failed to restore initial working directory")."""
     path = check_path("backup_path", backup_path)
-    return Command(["find", path, "-mindepth", "3", "-maxdepth", "3", "-name", "backup.ini",
+    return Command(["env", "--chdir=/", "find", path, "-mindepth", "3", "-maxdepth", "3", "-name", "backup.ini",
                     "-exec", "cat", "{}", "+"], OS_USER)  # fmt: skip
 
 

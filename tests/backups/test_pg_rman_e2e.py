@@ -159,3 +159,18 @@ def test_an_incremental_backup_without_a_full_one_fails_with_pg_rman_words(db1, 
     (failed,) = BackupRun.objects.filter(catalog=catalog)
     assert read.created == [failed.backup_id]
     assert (failed.status, failed.mode, failed.usable) == ("error", "incremental", False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_backup_ini_listing_runs_over_ssh_as_postgres_from_roots_home(db1, catalog, dba):
+    """Needs no pg_rman: the catalog reader's own `find` over SSH (root's shell starts in /root,
+    where postgres may not go) lists every backup.ini and exits 0."""
+    node, _pgdata, _socket, _lab_dir = db1
+    ini = Path(catalog.path) / "20261126" / "013000" / "backup.ini"
+    ini.parent.mkdir(parents=True)
+    ini.write_text("BACKUP_MODE=FULL\nSTATUS=OK\n")
+    for path in (Path(catalog.path), ini.parent.parent, ini.parent, ini):
+        shutil.chown(path, "postgres", "postgres")
+    result = actions.run_pg_rman(node, pg_rman.read_backup_inis(catalog.path), actor=dba)
+    assert result.exit_code == 0
+    assert "BACKUP_MODE=FULL" in result.stdout
