@@ -197,7 +197,10 @@ def prove(catalog: BackupCatalog, nodes, *, actor) -> CheckResult:
     if len(shared) > 1:
         steps.append(f"shared by {', '.join(shared)}")
     try:
-        steps += initialise(catalog, nodes[0], actor=actor)
+        try:
+            steps += initialise(catalog, nodes[0], actor=actor)
+        except ExecutorError as exc:  # the host went away between the checks and the engine
+            raise _remote("nodes", nodes[0], exc) from None
     except ValidationError:
         if created:  # leave no half-made catalog directory behind
             _as_postgres(nodes[0], ["rm", "-rf", "--", catalog.path], actor=actor)

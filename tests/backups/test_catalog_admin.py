@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from backups import actions, catalog_admin, schedule
@@ -262,3 +263,53 @@ def test_bad_input_is_named_on_its_field_and_nothing_is_saved_or_run(
         data = _form(catalog.cluster, [stranger], path="/srv/new", stanza="main", name="n2")
         errors = client.post(reverse("backups:catalog_create"), data).context["form"].errors
         assert list(errors) == ["nodes"] and "Not nodes of bk-catalogs" in errors["nodes"][0]
+
+
+def test_an_edit_of_the_name_is_audited_and_a_new_path_is_refused_while_runs_live_in_the_old(
+    client, dba, catalog
+):
+    node = Node.objects.get(name="bk-catalogs-db1")
+    catalog.nodes.add(node)
+    client.force_login(dba)
+    url = reverse("backups:catalog_edit", args=[catalog.pk])
+    data = _form(catalog.cluster, [node], name="main-repo", path="/srv/repo", stanza="main")
+    response = client.post(url, data)
+    assert response.status_code == 302
+    catalog.refresh_from_db()
+    assert catalog.name == "main-repo"
+    changed = AuditEntry.objects.get(action=audit.BACKUP_CATALOG_CHANGED)
+    assert changed.output == "catalog bk-catalogs/main-repo: name: repo -> main-repo"
+    assert not AuditEntry.objects.filter(action=audit.BACKUP_COMMAND).exists()  # no check needed
+
+    BackupRun.objects.create(catalog=catalog, cluster=catalog.cluster, mode="full", status="ok",
+                             backup_id="20261126-010000F")  # fmt: skip
+    response = client.post(url, {**data, "path": "/srv/elsewhere"})
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert (
+        list(errors) == ["path"] and "has 1 run whose backups are in /srv/repo" in errors["path"][0]
+    )
+    catalog.refresh_from_db()
+    assert catalog.path == "/srv/repo"
+    assert AuditEntry.objects.filter(action=audit.BACKUP_CATALOG_CHANGED).count() == 1
+    assert not AuditEntry.objects.filter(action=audit.BACKUP_COMMAND).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adding_a_node_that_does_not_share_the_path_is_refused_and_the_nodes_stay(
+    dba, db1, db2, site, db2_sees_other_storage
+):
+    _parent, repo, _instance, _original = site
+    draft = BackupCatalog(cluster=db1.cluster, name="lab", engine="pgbackrest", path=repo.path,
+                          stanza=STANZA)  # fmt: skip
+    saved = catalog_admin.create_catalog(draft, [db1], actor=dba)
+    assert saved.read_error == "" and saved.read.total == 0
+    catalog = saved.catalog
+    with pytest.raises(ValidationError) as caught:
+        catalog_admin.update_catalog(catalog, {"nodes": [db1, db2]}, actor=dba)
+    assert list(caught.value.message_dict) == ["nodes"]
+    assert "is not visible on db2" in caught.value.message_dict["nodes"][0]
+    catalog.refresh_from_db()
+    assert list(catalog.nodes.all()) == [db1]
+    assert not AuditEntry.objects.filter(action=audit.BACKUP_CATALOG_CHANGED).exists()
+    assert Path(repo.path).is_dir()  # the repository that was there stays
