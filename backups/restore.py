@@ -305,7 +305,7 @@ def _start(plan: RestorePlan, *, actor, job) -> None:
         argv += ["-o", _start_options(plan)]
     # A server told to shut down at the target may be gone before pg_ctl sees it ready.
     waits = plan.target.action != "shutdown" or plan.target.kind in ("latest", "timeline")
-    run_command(
+    started = run_command(
         plan.node,
         argv + ["-w", "-t", str(START_TIMEOUT), "start"],
         actor=actor,
@@ -313,28 +313,59 @@ def _start(plan: RestorePlan, *, actor, job) -> None:
         action=audit.BACKUP_COMMAND,
         sudo_user=OS_USER,
         timeout=START_TIMEOUT + 30,
-        check=waits,
+        check=False,
     )
+    if waits and started.exit_code != 0:
+        raise ExpectedFailure(
+            f"PostgreSQL did not start on {plan.node.name}: "
+            f"{_why_it_stopped(plan, actor=actor, job=job)} (its log: "
+            f"{plan.data_directory}/restore.log)."
+        )
+
+
+def _server_stopped(plan: RestorePlan, *, actor, job) -> bool:
+    status = run_command(
+        plan.node,
+        [f"{PG_BIN}/pg_ctl", "status", "-D", plan.data_directory],
+        actor=actor,
+        job=job,
+        action=audit.BACKUP_COMMAND,
+        sudo_user=OS_USER,
+        check=False,
+        job_log=False,
+    )
+    return status.exit_code == 3
+
+
+def _why_it_stopped(plan: RestorePlan, *, actor, job) -> str:
+    """PostgreSQL's own FATAL/PANIC lines from the start log (pg_ctl -l)."""
+    tail = run_command(
+        plan.node,
+        ["tail", "-n", "20", "--", f"{plan.data_directory}/restore.log"],
+        actor=actor,
+        job=job,
+        action=audit.BACKUP_COMMAND,
+        sudo_user=OS_USER,
+        check=False,
+    )
+    fatal = [
+        line.split(":  ", 1)[-1]
+        for line in tail.stdout.splitlines()
+        if "FATAL:" in line or "PANIC:" in line
+    ]
+    return "; ".join(fatal) or "see restore.log"
 
 
 def wait_for_recovery(plan: RestorePlan, target: PgTarget, timeout: float, *, actor, job) -> str:
     """Poll the restored server (with a deadline) until recovery reached the target and the
-    server did what was asked: `promoted` (out of recovery), `paused`, or `shut down`."""
+    server did what was asked: `promoted` (out of recovery), `paused`, or `shut down`. A
+    server that stops on its own while asked to promote or pause failed its recovery (for
+    example, the archived WAL ends before the target time): its FATAL line is the message."""
     deadline = time.monotonic() + timeout
     wanted = plan.target.action if plan.target.kind in ("time", "xid") else "promote"
     while True:
         if wanted == "shutdown":
-            status = run_command(
-                plan.node,
-                [f"{PG_BIN}/pg_ctl", "status", "-D", plan.data_directory],
-                actor=actor,
-                job=job,
-                action=audit.BACKUP_COMMAND,
-                sudo_user=OS_USER,
-                check=False,
-                job_log=False,
-            )
-            if status.exit_code == 3:
+            if _server_stopped(plan, actor=actor, job=job):
                 return "shut down"
         else:
             try:
@@ -347,6 +378,12 @@ def wait_for_recovery(plan: RestorePlan, target: PgTarget, timeout: float, *, ac
                     job_log=False,
                 ).rows[0]
             except ExecutorError:
+                if _server_stopped(plan, actor=actor, job=job):
+                    raise ExpectedFailure(
+                        f"PostgreSQL stopped during recovery on {plan.node.name}: "
+                        f"{_why_it_stopped(plan, actor=actor, job=job)} (its log: "
+                        f"{plan.data_directory}/restore.log)."
+                    ) from None
                 in_recovery, pause = True, ""  # still starting up: try again until the deadline
             if wanted == "promote" and in_recovery is False:
                 return "promoted"
@@ -355,8 +392,7 @@ def wait_for_recovery(plan: RestorePlan, target: PgTarget, timeout: float, *, ac
         if time.monotonic() > deadline:
             raise ExpectedFailure(
                 f"Recovery did not reach its target within {timeout:.0f} s; "
-                f"see {plan.data_directory}/restore.log on "
-                f"{plan.node.name}."
+                f"see {plan.data_directory}/restore.log on {plan.node.name}."
             )
         time.sleep(0.5)  # polling interval; the deadline decides
 

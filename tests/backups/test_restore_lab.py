@@ -11,9 +11,12 @@ and by the job. A damaged backup is never offered by the plan.
 
 import hashlib
 import os
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from psycopg import sql
 
 from backups import actions, restore
@@ -255,6 +258,19 @@ def test_a_restore_in_place_onto_the_running_primary_is_refused_and_changes_noth
     assert _fingerprint(data) == before
     assert not AuditEntry.objects.filter(command__contains=" restore ").exists()
     assert sql1(db1, "SELECT pg_is_in_recovery()", actor=dba) is False
+
+    # A time past the archived WAL: PostgreSQL stops during recovery; the job says so in its
+    # words at once (no wait for the deadline) and the run is failed.
+    bare1 = Node.objects.get(name="bare1")
+    later = parse_target("time", f"{timezone.now() + timedelta(hours=1):%Y-%m-%d %H:%M:%S}")
+    clone = make_plan(catalog, bare1, later, data_directory=str(site[0] / "clone"), port=5433)
+    run = restore.start_restore(clone, confirm="lab-pg", actor=dba)
+    began = time.monotonic()
+    assert jobs.run_job(run.job_id, restore.restore_task.body) == "failed"
+    assert time.monotonic() - began < restore.RECOVERY_TIMEOUT / 10
+    run.refresh_from_db()
+    assert run.status == "failed" and run.message.startswith("PostgreSQL ")
+    assert "on bare1: recovery ended before configured recovery target was reached" in run.message
 
 
 @pytest.mark.django_db(transaction=True)
