@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from django.utils import timezone
+
 from backups.drivers import pg_rman, pgbackrest
 from backups.drivers.base import Command, DriverInputError
 from backups.models import BackupCatalog, BackupRun, Engine, RecoveryTargetKind, RunStatus
@@ -136,6 +138,12 @@ def choose_backup(catalog: BackupCatalog, target: RecoveryTarget) -> BackupRun:
     if not runs.exists():
         raise PlanError("catalog", f"{catalog} has no usable (validated and sound) backup{never}.")
     if target.kind == RecoveryTargetKind.TIME:
+        if target.moment > timezone.now() + timedelta(minutes=1):
+            raise PlanError(
+                "target_value",
+                f"{target.value} is in the future: recovery would "
+                f"stop at the end of the archived WAL and fail.",
+            )
         chosen = runs.filter(ended__lte=target.moment).first()
         if chosen is None:
             oldest = runs.last()

@@ -262,7 +262,15 @@ def test_a_restore_in_place_onto_the_running_primary_is_refused_and_changes_noth
     # A time past the archived WAL: PostgreSQL stops during recovery; the job says so in its
     # words at once (no wait for the deadline) and the run is failed.
     bare1 = Node.objects.get(name="bare1")
-    later = parse_target("time", f"{timezone.now() + timedelta(hours=1):%Y-%m-%d %H:%M:%S}")
+    future = parse_target("time", f"{timezone.now() + timedelta(hours=1):%Y-%m-%d %H:%M:%S}")
+    with pytest.raises(PlanError, match="is in the future"):
+        make_plan(catalog, bare1, future, data_directory=str(site[0] / "clone"), port=5433)
+    now = sql1(
+        db1,
+        "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+        actor=dba,
+    )  # nothing committed after it is archived yet
+    later = parse_target("time", now)
     clone = make_plan(catalog, bare1, later, data_directory=str(site[0] / "clone"), port=5433)
     run = restore.start_restore(clone, confirm="lab-pg", actor=dba)
     began = time.monotonic()
