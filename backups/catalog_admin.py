@@ -162,9 +162,9 @@ def initialise(catalog: BackupCatalog, node: Node, *, actor) -> list[str]:
                            actor=actor, timeout=120)  # fmt: skip
         except PgBackRestFailed as exc:
             raise ValidationError({"stanza": (
-                f"pgBackRest check on {node.name}: {exc}. The server must archive its WAL into "
-                f"this repository (archive_command: pgbackrest --stanza={catalog.stanza} "
-                f"--repo1-path={catalog.path} archive-push %p)."
+                f"pgBackRest check on {node.name}: {str(exc).rstrip('.')}. The server must "
+                f"archive its WAL into this repository (archive_command: pgbackrest "
+                f"--stanza={catalog.stanza} --repo1-path={catalog.path} archive-push %p)."
             )}) from None  # fmt: skip
         return [f"stanza {catalog.stanza} created on {node.name}", "pgBackRest check passed"]
     for field in ("arclog_path", "srvlog_path"):

@@ -313,3 +313,26 @@ def test_adding_a_node_that_does_not_share_the_path_is_refused_and_the_nodes_sta
     assert list(catalog.nodes.all()) == [db1]
     assert not AuditEntry.objects.filter(action=audit.BACKUP_CATALOG_CHANGED).exists()
     assert Path(repo.path).is_dir()  # the repository that was there stays
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repository_the_server_does_not_archive_into_fails_its_check_and_is_not_saved(
+    client, dba, db1, site
+):
+    """db1 archives into the site's repository, not this one: stanza-create works, `check`
+    waits for its WAL segment in vain (30 s), and the directory made for it is removed."""
+    parent, _repo, _instance, _original = site
+    other = str(parent / "not-archived")
+    client.force_login(dba)
+    response = client.post(reverse("backups:catalog_create"),
+                           _form(db1.cluster, [db1], path=other))  # fmt: skip
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert list(errors) == ["stanza"]
+    message = errors["stanza"][0]
+    assert message.startswith("pgBackRest check on db1: WAL was not archived in time")
+    assert message.endswith(
+        f"stopped. The server must archive its WAL into this repository (archive_command: "
+        f"pgbackrest --stanza={STANZA} --repo1-path={other} archive-push %p)."
+    )
+    assert not BackupCatalog.objects.exists() and not Path(other).exists()
