@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from backups import actions
+from backups import actions, schedule
 from backups.drivers import pgbackrest
-from backups.models import BackupCatalog
+from backups.models import BackupCatalog, BackupPolicy
 from clusters.models import Node
 from console import audit
 from console.lab.demo import register_demo
@@ -101,3 +101,26 @@ def test_dba_creates_a_catalog_after_a_path_postgres_cannot_write(page, screensh
     expect(row).to_contain_text(good)
     expect(row).to_contain_text("db1")
     screenshot("listed")
+
+    # Delete: refused while a policy uses the catalog, then confirmed by the name typed.
+    policy = schedule.create_policy(BackupPolicy(catalog=catalog, name="nightly", mode="full",
+                                                 schedule="0 1 * * *"), actor=None)  # fmt: skip
+    row.get_by_role("link", name=str(catalog)).click()
+    page.get_by_role("link", name="Delete").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Delete catalog {catalog}?")
+    page.get_by_label("Type the catalog's name to confirm").fill("lab-repo")
+    page.get_by_role("button", name="Delete the catalog").click()
+    expect(page.locator("#delete-refused")).to_have_text(
+        f"{catalog} is still used by 1 policy: delete its policies first; a catalog with runs "
+        "or restores is kept as their record."
+    )
+    screenshot("delete-refused")
+    assert BackupCatalog.objects.filter(pk=catalog.pk).exists()
+    schedule.delete_policy(policy, actor=None)
+    page.get_by_label("Type the catalog's name to confirm").fill("lab-repo")
+    page.get_by_role("button", name="Delete the catalog").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Backup catalogs")
+    expect(page.locator("main")).to_contain_text("its files on the hosts were kept")
+    expect(page.locator("#catalogs")).to_contain_text("No catalog yet.")
+    assert not BackupCatalog.objects.exists() and Path(good).is_dir()
+    screenshot("deleted")
