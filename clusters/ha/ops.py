@@ -59,8 +59,9 @@ class Precheck:
     def ok(self) -> bool:
         return bool(self.checks) and all(c.ok for c in self.checks)
 
-    def add(self, name: str, ok: bool, detail: str = "") -> bool:
-        self.checks.append(Check(name, bool(ok), detail))
+    def add(self, name: str, ok: bool, failure: str = "", *, found: str = "") -> bool:
+        """One check; `failure` is shown when it fails, `found` when it passes."""
+        self.checks.append(Check(name, bool(ok), failure if not ok else found))
         return bool(ok)
 
     def failures(self) -> str:
@@ -89,7 +90,7 @@ def _pool(setup: HaSetup, check: Precheck, kw: dict) -> dict[int, dict]:
     except ExecutorError as e:
         check.add("pgpool-II answers PCP", False, str(e))
         return {}
-    check.add("pgpool-II answers PCP", True, f"{len(pool)} backends")
+    check.add("pgpool-II answers PCP", True, found=f"{len(pool)} backends")
     return pool
 
 
@@ -132,7 +133,7 @@ def switchover_precheck(setup: HaSetup, standby: Node, *, actor=None, job=None) 
         try:
             row = remote.wait_for(in_sync_at_zero, 3, "zero replay lag", step=0.2)
             check.add(f"{standby.name} synchronous with zero replay lag", True,
-                      f"{row['state']}, {row['sync_state']}, replay lag 0 bytes")  # fmt: skip
+                      found=f"{row['state']}, {row['sync_state']}, replay lag 0 bytes")  # fmt: skip
         except StepFailed:
             row = remote.replication(primary, **kw).get(_app(setup, standby)) or {}
             check.add(f"{standby.name} synchronous with zero replay lag", False,
@@ -167,7 +168,8 @@ def failover_precheck(
     pool_says_down = pool.get(old_id, {}).get("status") == "down"
     state = {"error": "pgpool-II detached it"} if pool_says_down else _state(old, kw)
     check.add(f"{old.name} (the primary) is gone", state.get("in_recovery") is not False,
-              "it answers as a primary: use a switchover")  # fmt: skip
+              "it answers as a primary: use a switchover",
+              found=(state.get("error") or "in recovery")[:300])  # fmt: skip
     standbys = [n for n in backend_nodes(setup) if n != old and fence.open_fence(n) is None]
     states = {n.name: _state(n, kw) for n in standbys}
     promoted = [n for n in standbys if states[n.name].get("in_recovery") is False]
@@ -183,10 +185,16 @@ def failover_precheck(
         chosen = max(alive, key=lambda n: remote.lsn(states[n.name].get("receive_lsn")
                                                       or states[n.name].get("replay_lsn")),
                      default=None)  # fmt: skip
+        received = (
+            f"{chosen.name}, WAL received up to {states[chosen.name].get('receive_lsn')}"
+            if chosen
+            else ""
+        )
         check.add("a synchronous standby answers", chosen is not None,
                   "no standby known to be synchronous answers: promoting another could lose "
                   "acknowledged commits" if candidate is None
-                  else f"{candidate.name} is not one")  # fmt: skip
+                  else f"{candidate.name} is not one",
+                  found=received)  # fmt: skip
     if chosen is None:
         return check
     check.plan = [
@@ -370,6 +378,10 @@ def rejoin(setup: HaSetup, node: Node, primary: Node, kw: dict, log) -> str:
     log(f"starting {node.name} as a standby of {primary.name}")
     remote.pg_start(node, setup, data, **kw)
     name = _app(setup, node)
+    # Slots this node kept from its time as a primary hold WAL on a standby for nobody.
+    for backend in setup.backends:
+        remote.rows(node, "clusters:ha-slot-drop",
+                    {"slot": config.slot_name(backend["application_name"])}, **kw)  # fmt: skip
     remote.wait_for(lambda: (remote.replication(primary, **kw).get(name) or {}).get("state")
                     == "streaming", STREAM_TIMEOUT,
                     f"{name} to stream from {primary.name}")  # fmt: skip

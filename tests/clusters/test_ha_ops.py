@@ -131,6 +131,8 @@ def test_switchover_and_back_loses_no_row(ha_setup):
     pool = remote.pool_nodes(ha_setup)
     assert (pool[0]["role"], pool[0]["status"]) == ("primary", "up")
     assert pool[1]["status"] == "up" and pool[1]["replication_sync_state"] == "sync"
+    with superuser(db2) as conn:  # its slot from its time as the primary is gone
+        assert conn.execute("SELECT slot_name FROM pg_replication_slots").fetchall() == []
     entries = AuditEntry.objects.filter(action=audit.HA_SWITCHOVER).order_by("id")
     assert [e.node for e in entries] == ["db2", "db1"]
 
