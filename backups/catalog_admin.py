@@ -20,7 +20,7 @@ the row, and a check as backup.catalog_checked (succeeded or failed).
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backups.actions.catalogs import (
@@ -247,13 +247,19 @@ def create_catalog(
     catalog.full_clean(validate_unique=True)
     nodes = list(nodes)
     result = prove(catalog, nodes, actor=actor)
-    with transaction.atomic():
-        catalog.initialized = timezone.now()
-        catalog.save()
-        catalog.nodes.set(nodes)
-        audit.append(audit.BACKUP_CATALOG_CREATED, actor=actor, source=source,
-                     target=f"backup_catalog:{catalog.pk}", node=result.node,
-                     output=f"{describe(catalog, nodes)}; {'; '.join(result.steps)}")  # fmt: skip
+    try:
+        with transaction.atomic():
+            catalog.initialized = timezone.now()
+            catalog.save()
+            catalog.nodes.set(nodes)
+            output = f"{describe(catalog, nodes)}; {'; '.join(result.steps)}"
+            audit.append(audit.BACKUP_CATALOG_CREATED, actor=actor, source=source,
+                         target=f"backup_catalog:{catalog.pk}", node=result.node,
+                         output=output)  # fmt: skip
+    except IntegrityError:  # another DBA saved the same name while the checks ran
+        catalog.pk = None
+        raise ValidationError({"name": f"{catalog.cluster.name} has a catalog named "
+                                       f"{catalog.name} already."}) from None  # fmt: skip
     read, error = _read_after(catalog, actor=actor)
     return Saved(catalog, result, read, error)
 
