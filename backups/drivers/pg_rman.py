@@ -362,8 +362,8 @@ def read_backup_inis(backup_path: str) -> Command:
     postgres from a directory postgres may not enter (root's home over SSH), lists everything
     and still exits 1 ("Failed to restore initial working directory")."""
     path = check_path("backup_path", backup_path)
-    return Command(["env", "--chdir=/", "find", path, "-mindepth", "3", "-maxdepth", "3", "-name", "backup.ini",
-                    "-exec", "cat", "{}", "+"], OS_USER)  # fmt: skip
+    return Command(["env", "--chdir=/", "find", path, "-mindepth", "3", "-maxdepth", "3",
+                    "-name", "backup.ini", "-exec", "cat", "{}", "+"], OS_USER)  # fmt: skip
 
 
 def backup_directory(backup_path: str, backup_id: str) -> str:

@@ -36,8 +36,9 @@ def utc(text: str) -> datetime:
 def test_read_catalog_runs_the_listing_and_the_backup_inis(catalog):
     show, inis = actions.catalog_commands(catalog)
     assert show.argv == capture("show-detail-after-failed-backup.txt").argv  # show detail -a
-    assert inis.argv == ["env", "--chdir=/", "find", "/srv/pgr/backup", "-mindepth", "3", "-maxdepth", "3", "-name",
-                         "backup.ini", "-exec", "cat", "{}", "+"]  # fmt: skip
+    assert inis.argv == ["env", "--chdir=/", "find", "/srv/pgr/backup", "-mindepth", "3",
+                         "-maxdepth", "3", "-name", "backup.ini", "-exec", "cat", "{}",
+                         "+"]  # fmt: skip
     assert show.os_user == inis.os_user == "postgres"
 
 
