@@ -87,4 +87,5 @@ urlpatterns += [
 # High availability: an operation's precheck page and its typed confirmation (clusters/views/ha.py).
 urlpatterns += [
     path("<int:pk>/ha/<str:operation>/", views.ha_operation, name="ha_operation"),
+    path("<int:pk>/ha-setup/", views.ha_setup, name="ha_setup"),
 ]

@@ -121,6 +121,7 @@ BACKUP_REPORT_MAILED = "backup.report_mailed"
 # High availability (clusters.ha, issue 8 parts 3-4): pgpool-II, switchover, failover, fencing
 HA_PGPOOL_DEPLOYED = "ha.pgpool_deployed"
 HA_REQUESTED = "ha.requested"
+HA_SETUP_SAVED = "ha.setup_saved"  # a DBA created or changed a cluster's HaSetup (the page)
 HA_SWITCHOVER = "ha.switchover"
 HA_FAILOVER = "ha.failover"
 HA_FENCED = "ha.fenced"

@@ -22,7 +22,7 @@ from clusters.views.baseline import (
     baseline_run,
 )
 from clusters.views.dashboard import cluster_detail, fleet, series_data
-from clusters.views.ha import ha_operation
+from clusters.views.ha import ha_operation, ha_setup
 from clusters.views.hba import (
     hba_apply,
     hba_detail,
@@ -65,6 +65,7 @@ __all__ = [
     "cluster_detail",
     "cluster_list",
     "ha_operation",
+    "ha_setup",
     "hba_apply",
     "hba_detail",
     "hba_preview",
