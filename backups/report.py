@@ -4,7 +4,7 @@ per environment, whether the company could get its data back and to what point.
 Per cluster: the newest usable backup and its age, the success rate of the backups started in
 the last 7, 30 and 90 days, missed schedules, retention compliance (does each catalog keep
 what its policies' retention asks), the last successful test restore and its duration, and
-the restorable point (RPO) from the newest WAL archive check when the console records them.
+the restorable point (RPO) from the newest WAL archive check.
 
 `build()` reads all of it in a CONSTANT number of queries, whatever the number of clusters and
 runs (bench/backup_report.py measures it on 1,000 clusters and 1,000,000 runs):
@@ -20,8 +20,8 @@ runs (bench/backup_report.py measures it on 1,000 clusters and 1,000,000 runs):
    both indexes come from migration 0005;
 6. the policies (their retention and whether they are enabled);
 7. the newest successful test restore of each cluster (a probe of backups_restore_cluster);
-8. missed schedules per window (one GROUP BY), when `backups.MissedBackup` exists;
-9. the newest archive check of each cluster, when `backups.ArchiveCheck` exists.
+8. missed schedules per window (one GROUP BY on backups_missed_cluster);
+9. the newest archive check of each cluster (a probe of backups_archivecheck_latest).
 Everything after that is Python over those rows: its cost grows with the clusters shown, not
 with the runs. Pure reads: nothing here writes, and nothing reaches a managed server.
 """
@@ -30,16 +30,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.apps import apps
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from backups.models import (
+    ArchiveCheck,
     BackupCatalog,
     BackupMode,
     BackupPolicy,
     BackupRun,
+    MissedBackup,
     RestoreRun,
     RestoreStatus,
     RunStatus,
@@ -47,11 +48,9 @@ from backups.models import (
 from backups.report_rows import (  # noqa: F401 (the report's vocabulary, used as report.X)
     FINISHED,
     MET,
-    MISSED_UNTRACKED,
     NO_POLICY,
     NO_RETENTION,
     NOT_MET,
-    RPO_UNTRACKED,
     SORTS,
     WINDOWS,
     ClusterReport,
@@ -72,14 +71,6 @@ from clusters.models import Cluster, Environment
 from console.access import require_perm
 
 VIEW = "backups.view_backuprun"  # managers, auditors and DBAs hold it; the helpdesk does not
-
-
-def _model(name: str):
-    """A model another part of the backups work adds (None until it exists)."""
-    try:
-        return apps.get_model("backups", name)
-    except LookupError:
-        return None
 
 
 def clusters_for_report(user):
@@ -108,7 +99,6 @@ def build(user, *, environment: str = "", sort: str = "environment", cluster: in
             "pk", "name", "kind", "environment__name"
         )  # 2
     }
-    missed_model, archive_model = _model("MissedBackup"), _model("ArchiveCheck")
     if rows:
         ids = chosen.values("pk")
         _last_usable(rows, chosen, now)  # 3
@@ -116,15 +106,12 @@ def build(user, *, environment: str = "", sort: str = "environment", cluster: in
         catalogs = _run_figures(rows, ids if scoped else None, now)  # 4, 5
         _retention(rows, ids, catalogs, now)  # 6
         _test_restores(rows, chosen)  # 7
-        if missed_model is not None:
-            _missed(rows, ids, missed_model, now)  # 8
-        if archive_model is not None:
-            _archive_checks(rows, chosen, archive_model, now)  # 9
+        _missed(rows, ids, now)  # 8
+        _archive_checks(rows, chosen, now)  # 9
     clusters = sort_rows(list(rows.values()), sort)
     return Report(
         generated_at=now, environment=environment, sort=sort, environments=names,
-        clusters=clusters, summaries=summarise(clusters, now, missed_model is not None),
-        missed_tracked=missed_model is not None, rpo_tracked=archive_model is not None,
+        clusters=clusters, summaries=summarise(clusters, now),
     )  # fmt: skip
 
 
@@ -262,13 +249,12 @@ def _test_restores(rows: dict, chosen) -> None:
         )
 
 
-def _missed(rows: dict, ids, model, now: datetime) -> None:
+def _missed(rows: dict, ids, now: datetime) -> None:
+    """Missed schedules per window (each row starts at 0 in every window)."""
     counts = {f"m_{d}": Count("pk", filter=Q(due_at__gte=now - timedelta(days=d))) for d in WINDOWS}
-    for row in rows.values():
-        row.missed = dict.fromkeys(WINDOWS, 0)
     since = now - timedelta(days=max(WINDOWS))
     found = (
-        model.objects.filter(cluster__in=ids, due_at__gte=since)
+        MissedBackup.objects.filter(cluster__in=ids, due_at__gte=since)
         .values("cluster_id")
         .order_by()
         .annotate(**counts)
@@ -278,11 +264,13 @@ def _missed(rows: dict, ids, model, now: datetime) -> None:
             rows[f["cluster_id"]].missed = {d: f[f"m_{d}"] for d in WINDOWS}
 
 
-def _archive_checks(rows: dict, chosen, model, now: datetime) -> None:
+def _archive_checks(rows: dict, chosen, now: datetime) -> None:
     """The restorable point of each cluster from its newest archive check (assurance): one
     probe of backups_archivecheck_latest per cluster."""
-    newest = model.objects.filter(cluster=OuterRef("pk")).order_by("-checked_at").values("pk")[:1]
-    found = model.objects.filter(
+    newest = (
+        ArchiveCheck.objects.filter(cluster=OuterRef("pk")).order_by("-checked_at").values("pk")[:1]
+    )
+    found = ArchiveCheck.objects.filter(
         pk__in=chosen.annotate(check_=Subquery(newest)).values("check_")
     ).values_list("cluster_id", "restorable_to", "continuous", "first_gap", "checked_at")
     for cluster_id, restorable_to, continuous, first_gap, checked_at in found:

@@ -37,7 +37,7 @@ def _seconds(value) -> float | None:
     return round(value.total_seconds(), 1) if value is not None else None
 
 
-def csv_row(row: r.ClusterReport, report: r.Report) -> dict:
+def csv_row(row: r.ClusterReport) -> dict:
     last, test, ret = row.last_usable, row.test_restore, row.retention
     values = {
         "cluster": row.name, "environment": row.environment, "kind": row.kind,
@@ -62,18 +62,8 @@ def csv_row(row: r.ClusterReport, report: r.Report) -> dict:
         rate = row.rates[d]
         values[f"success_percent_{d}d"] = rate.percent
         values[f"usable_{d}d"], values[f"finished_{d}d"] = rate.ok, rate.finished
-        values[f"missed_{d}d"] = row.missed.get(d) if row.missed is not None else None
+        values[f"missed_{d}d"] = row.missed[d]
     return values
-
-
-def fields(report: r.Report) -> tuple[str, ...]:
-    """The columns: those of figures the console does not record are left out."""
-    drop = set()
-    if not report.missed_tracked:
-        drop |= {f"missed_{d}d" for d in r.WINDOWS}
-    if not report.rpo_tracked:
-        drop |= {"restorable_to", "rpo_seconds"}
-    return tuple(f for f in FIELDS if f not in drop)
 
 
 def _cell(value) -> str:
@@ -89,11 +79,10 @@ def _cell(value) -> str:
 def as_csv(report: r.Report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    names = fields(report)
-    writer.writerow(names)
+    writer.writerow(FIELDS)
     for row in report.clusters:
-        values = csv_row(row, report)
-        writer.writerow([_cell(values[n]) for n in names])
+        values = csv_row(row)
+        writer.writerow([_cell(values[n]) for n in FIELDS])
     return buffer.getvalue()
 
 
@@ -104,31 +93,24 @@ def _when(value) -> str:
 def summary_table(report: r.Report) -> tuple[list[str], list[list[str]]]:
     """The per-environment summary as text cells (the page and the PDF show the same)."""
     head = ["Environment", "Clusters", "With a usable backup", "Backed up in the last day",
-            *(f"Success {d} d" for d in r.WINDOWS)]  # fmt: skip
-    if report.missed_tracked:
-        head += ["Missed 7 d", "Missed 30 d"]
-    head += ["Retention met / not met", "Test restored in 30 d", "Oldest last backup"]
+            *(f"Success {d} d" for d in r.WINDOWS), "Missed 7 d", "Missed 30 d",
+            "Retention met / not met", "Test restored in 30 d", "Oldest last backup"]  # fmt: skip
     rows = []
     for s in report.summaries:
         cells = [s.name, str(s.clusters), str(s.with_usable), str(s.fresh),
                  *(f"{r.percent(s.rates[d])} ({s.rates[d].ok}/{s.rates[d].finished})"
-                   for d in r.WINDOWS)]  # fmt: skip
-        if report.missed_tracked:
-            cells += [str((s.missed or {}).get(7, 0)), str((s.missed or {}).get(30, 0))]
-        cells += [f"{s.retention_met} / {s.retention_not_met}", str(s.tested),
-                  r.human_age(s.oldest_age)]  # fmt: skip
+                   for d in r.WINDOWS),
+                 str(s.missed[7]), str(s.missed[30]),
+                 f"{s.retention_met} / {s.retention_not_met}", str(s.tested),
+                 r.human_age(s.oldest_age)]  # fmt: skip
         rows.append(cells)
     return head, rows
 
 
 def cluster_table(report: r.Report) -> tuple[list[str], list[list[str]]]:
     head = ["Cluster", "Environment", "Last usable backup", "Age",
-            *(f"{d} d" for d in r.WINDOWS)]  # fmt: skip
-    if report.missed_tracked:
-        head.append("Missed 30 d")
-    head += ["Retention", "Last test restore"]
-    if report.rpo_tracked:
-        head.append("RPO")
+            *(f"{d} d" for d in r.WINDOWS), "Missed 30 d", "Retention", "Last test restore",
+            "RPO"]  # fmt: skip
     rows = []
     for row in report.clusters:
         last, test = row.last_usable, row.test_restore
@@ -139,9 +121,8 @@ def cluster_table(report: r.Report) -> tuple[list[str], list[list[str]]]:
             if last
             else "none",
             r.human_age(row.age), *(r.percent(row.rates[d]) for d in r.WINDOWS),
+            str(row.missed[30]),
         ]  # fmt: skip
-        if report.missed_tracked:
-            cells.append(str((row.missed or {}).get(30, 0)))
         cells.append(row.retention.status + (
             ": " + "; ".join(row.retention.reasons) if row.retention.reasons else ""))  # fmt: skip
         cells.append(
@@ -150,8 +131,7 @@ def cluster_table(report: r.Report) -> tuple[list[str], list[list[str]]]:
             if test
             else "never"
         )
-        if report.rpo_tracked:
-            cells.append(r.human_age(row.rpo))
+        cells.append(r.human_age(row.rpo))
         rows.append(cells)
     return head, rows
 
@@ -182,7 +162,6 @@ def as_pdf(report: r.Report, *, generated_by: str) -> bytes:
           "catalog keeps with what its enabled policies ask (full backups kept, days of "
           "history). A test restore is a restore of a backup into a scratch instance, "
           "checked with a query; its duration is a measured restore time.", body),
-        *(p(note, body) for note in report.notes),
         PageBreak(),
         p("Per environment", styles["Heading2"]),
     ]  # fmt: skip

@@ -38,7 +38,7 @@ def body_text(built: report.Report) -> str:
             f"over 7 days {report.percent(rate)} ({rate.ok} of {rate.finished}); retention "
             f"not met on {s.retention_not_met}; test restored in 30 days: {s.tested}."
         )
-    lines += ["", *built.notes, "", "The full report is attached (PDF)."]
+    lines += ["", "The full report is attached (PDF)."]
     return "\n".join(line for line in lines)
 
 

@@ -26,14 +26,6 @@ SORTS = {
     "test_restore": "oldest test restore first",
 }
 MET, NOT_MET, NO_RETENTION, NO_POLICY = "met", "not met", "no retention set", "no policy"
-MISSED_UNTRACKED = (
-    "Missed schedules are not counted: this console does not record them yet "
-    "(backups.MissedBackup is missing)."
-)
-RPO_UNTRACKED = (
-    "The restorable point (RPO) is left out: this console does not record WAL archive "
-    "checks yet (backups.ArchiveCheck is missing)."
-)
 
 
 @dataclass(slots=True)
@@ -109,10 +101,10 @@ class ClusterReport:
     last_usable: LastBackup | None = None
     age: timedelta | None = None  # since the newest usable backup ended
     rates: dict[int, Rate] = field(default_factory=lambda: {d: Rate() for d in WINDOWS})
-    missed: dict[int, int] | None = None  # window -> missed schedules; None: not tracked
+    missed: dict[int, int] = field(default_factory=lambda: dict.fromkeys(WINDOWS, 0))  # per window
     retention: Retention = field(default_factory=Retention)
     test_restore: LastTestRestore | None = None
-    restorable_to: datetime | None = None  # newest archive check (when tracked)
+    restorable_to: datetime | None = None  # from the newest archive check
     rpo: timedelta | None = None
     archive_continuous: bool | None = None  # that check: WAL unbroken since the last backup
     archive_gap: str = ""  # its first missing segment
@@ -135,16 +127,16 @@ class ClusterReport:
         return [self.rates[d] for d in WINDOWS]
 
     @property
-    def missed_7(self) -> int | None:
-        return None if self.missed is None else self.missed.get(7, 0)
+    def missed_7(self) -> int:
+        return self.missed[7]
 
     @property
-    def missed_30(self) -> int | None:
-        return None if self.missed is None else self.missed.get(30, 0)
+    def missed_30(self) -> int:
+        return self.missed[30]
 
     @property
-    def missed_90(self) -> int | None:
-        return None if self.missed is None else self.missed.get(90, 0)
+    def missed_90(self) -> int:
+        return self.missed[90]
 
     @property
     def test_restore_age(self) -> timedelta | None:
@@ -162,7 +154,7 @@ class EnvironmentSummary:
     with_usable: int = 0  # clusters with a usable backup
     fresh: int = 0  # ... whose newest usable backup ended within FRESH
     rates: dict[int, Rate] = field(default_factory=lambda: {d: Rate() for d in WINDOWS})
-    missed: dict[int, int] | None = None
+    missed: dict[int, int] = field(default_factory=lambda: dict.fromkeys(WINDOWS, 0))
     retention_met: int = 0
     retention_not_met: int = 0
     tested: int = 0  # clusters with a successful test restore within 30 days
@@ -185,8 +177,6 @@ class Report:
     environments: list[str]
     clusters: list[ClusterReport]
     summaries: list[EnvironmentSummary]  # one per environment shown, then "all" when several
-    missed_tracked: bool
-    rpo_tracked: bool
 
     @property
     def period(self) -> str:
@@ -197,11 +187,6 @@ class Report:
             for d in WINDOWS
         ]
         return f"{', '.join(since[:-1])} and {since[-1]}, up to {end:%Y-%m-%d %H:%M %Z}"
-
-    @property
-    def notes(self) -> list[str]:
-        return [n for n, tracked in ((MISSED_UNTRACKED, self.missed_tracked),
-                                     (RPO_UNTRACKED, self.rpo_tracked)) if not tracked]  # fmt: skip
 
 
 _NEVER = timedelta(days=100_000)  # sorts "no backup" after every real age
@@ -218,7 +203,7 @@ def sort_rows(rows: list[ClusterReport], sort: str) -> list[ClusterReport]:
             r.rates[30].percent if r.rates[30].percent is not None else 101.0,
             *name(r),
         ),
-        "missed": lambda r: (-(r.missed or {}).get(30, 0), *name(r)),
+        "missed": lambda r: (-r.missed[30], *name(r)),
         "retention": lambda r: (
             [NOT_MET, NO_POLICY, NO_RETENTION, MET].index(r.retention.status),
             *name(r),
@@ -231,19 +216,19 @@ def sort_rows(rows: list[ClusterReport], sort: str) -> list[ClusterReport]:
     return sorted(rows, key=keys.get(sort, keys["environment"]))
 
 
-def summarise(rows: list[ClusterReport], now: datetime, missed_tracked: bool):
+def summarise(rows: list[ClusterReport], now: datetime) -> list[EnvironmentSummary]:
     """One summary per environment (by name), then one over all of them when several."""
     by_env: dict[str, EnvironmentSummary] = {}
     total = EnvironmentSummary("all environments")
     for row in rows:
         env = by_env.setdefault(row.environment, EnvironmentSummary(row.environment))
         for s in (env, total):
-            _add(s, row, now, missed_tracked)
+            _add(s, row, now)
     summaries = [by_env[n] for n in sorted(by_env, key=str.lower)]
     return summaries + [total] if len(summaries) > 1 else summaries
 
 
-def _add(s: EnvironmentSummary, row: ClusterReport, now: datetime, missed_tracked: bool) -> None:
+def _add(s: EnvironmentSummary, row: ClusterReport, now: datetime) -> None:
     s.clusters += 1
     if row.last_usable is not None:
         s.with_usable += 1
@@ -257,10 +242,7 @@ def _add(s: EnvironmentSummary, row: ClusterReport, now: datetime, missed_tracke
     for d in WINDOWS:
         s.rates[d].ok += row.rates[d].ok
         s.rates[d].finished += row.rates[d].finished
-    if missed_tracked:
-        s.missed = s.missed or dict.fromkeys(WINDOWS, 0)
-        for d in WINDOWS:
-            s.missed[d] += (row.missed or {}).get(d, 0)
+        s.missed[d] += row.missed[d]
     if row.retention.status == MET:
         s.retention_met += 1
     elif row.retention.status == NOT_MET:
