@@ -12,8 +12,9 @@ would leave it:
   cluster in 30 failing for its last two weeks; runs older than 120 days mostly deleted by
   retention; written by INSERT ... SELECT generate_series with the table's secondary indexes
   built afterwards, then VACUUM ANALYZE (the build time is printed);
-- a test restore a week per cluster (about 26,000 RestoreRun rows) and, when the schedules
-  model exists, missed schedules (MissedBackup) on one cluster in ten.
+- a test restore a week per cluster (about 26,000 RestoreRun rows), missed schedules
+  (MissedBackup) on one cluster in ten, and an hourly WAL archive check (ArchiveCheck) per
+  cluster for a week (168,000 rows; a gap in one cluster in 50).
 Then it measures, signed in as a manager:
 - the SQL queries of the report's data build (backups.report.build, CaptureQueriesContext) for
   10, 100 and 1,000 clusters (the environment filter): they must be equal;
@@ -157,8 +158,7 @@ def fill_runs() -> float:
 
 
 def fill_restores_and_missed() -> dict:
-    """A weekly test restore per cluster over 180 days; missed schedules when tracked."""
-    from django.apps import apps
+    """A weekly test restore per cluster over 180 days, missed schedules, archive checks."""
     from django.db import connection
 
     with connection.cursor() as cur:
@@ -178,29 +178,36 @@ def fill_restores_and_missed() -> dict:
         """)
         cur.execute("SELECT count(*) FROM backups_restorerun")
         restores = cur.fetchone()[0]
-        missed = None
-        try:
-            apps.get_model("backups", "MissedBackup")
-        except LookupError:
-            pass
-        else:
-            cur.execute("""
-                INSERT INTO backups_missedbackup (policy_id, policy_name, cluster_id, due_at,
-                                                  detected_at)
-                SELECT p.id, p.name, c.cluster_id,
-                       date_trunc('day', now()) - make_interval(days => d, hours => -2),
-                       date_trunc('day', now()) - make_interval(days => d, hours => -3)
-                  FROM backups_backuppolicy AS p
-                  JOIN backups_backupcatalog AS c ON c.id = p.catalog_id
-                 CROSS JOIN generate_series(0, 89, 3) AS d
-                 WHERE c.cluster_id % 10 = 0 AND p.name = 'daily'
-            """)
-            cur.execute("SELECT count(*) FROM backups_missedbackup")
-            missed = cur.fetchone()[0]
+        cur.execute("""
+            INSERT INTO backups_missedbackup (policy_id, policy_name, cluster_id, due_at,
+                                              detected_at)
+            SELECT p.id, p.name, c.cluster_id,
+                   date_trunc('day', now()) - make_interval(days => d, hours => -2),
+                   date_trunc('day', now()) - make_interval(days => d, hours => -3)
+              FROM backups_backuppolicy AS p
+              JOIN backups_backupcatalog AS c ON c.id = p.catalog_id
+             CROSS JOIN generate_series(0, 89, 3) AS d
+             WHERE c.cluster_id % 10 = 0 AND p.name = 'daily'
+        """)
+        cur.execute("SELECT count(*) FROM backups_missedbackup")
+        missed = cur.fetchone()[0]
+        cur.execute("""
+            INSERT INTO backups_archivecheck (cluster_id, checked_at, continuous, first_segment,
+                                              first_gap, last_segment, last_restorable_segment,
+                                              segments, missing, restorable_to, message)
+            SELECT c.id, now() - make_interval(hours => h), c.id % 50 <> 0,
+                   '000000010000000000000001', CASE WHEN c.id % 50 = 0 THEN
+                   '000000010000000000000042' ELSE '' END, '0000000100000000000000A0',
+                   '0000000100000000000000A0', 160, (c.id % 50 = 0)::int * 3,
+                   now() - make_interval(hours => h, mins => 5), ''
+              FROM clusters_cluster AS c CROSS JOIN generate_series(0, 167) AS h
+        """)
+        cur.execute("SELECT count(*) FROM backups_archivecheck")
+        checks = cur.fetchone()[0]
         cur.execute("ANALYZE")
-    print(f"restores: {restores:,} test restores; missed schedules: "
-          f"{'not tracked' if missed is None else f'{missed:,}'}")  # fmt: skip
-    return {"restores": restores, "missed": missed}
+    print(f"restores: {restores:,} test restores; missed schedules: {missed:,}; "
+          f"archive checks: {checks:,} (hourly for a week, a gap in one in 50)")  # fmt: skip
+    return {"restores": restores, "missed": missed, "archive_checks": checks}
 
 
 def queries_of(user, environment: str) -> tuple[int, int]:
@@ -309,6 +316,7 @@ def main() -> int:
         "runs": fleet["clusters"] * RUNS_PER_CLUSTER,
         "test_restores": extra["restores"],
         "missed_schedules": extra["missed"],
+        "archive_checks": extra["archive_checks"],
         "build_s": {"fleet": round(fleet_s, 1), "runs": round(runs_s, 1)},
         "queries": queries,
         "queries_constant": constant,
