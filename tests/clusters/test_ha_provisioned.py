@@ -14,6 +14,7 @@ a transactional test would. bare1's link is restored in any case.
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -116,6 +117,19 @@ def _stop_servers(base: Path) -> None:
                        capture_output=True, timeout=60, check=False)  # fmt: skip
 
 
+def _kill_our_pgpool(directory: Path) -> None:
+    """If this module's pgpool-II still runs (its stop failed), SIGTERM it: only the process
+    its pid file names, and only if that process runs this deployment's pgpool.conf."""
+    pid_file = directory / "pgpool.pid"
+    digits = "".join(filter(str.isdigit, pid_file.read_text())) if pid_file.exists() else ""
+    if not digits:
+        return
+    with contextlib.suppress(OSError):
+        command = Path(f"/proc/{digits}/cmdline").read_bytes().split(b"\0")
+        if str(directory / "pgpool.conf").encode() in command:
+            os.kill(int(digits), signal.SIGTERM)
+
+
 def _build(lab, base: Path) -> Built:
     register_demo(os.environ)
     dba = make_user("hap-dba", persona="dba")
@@ -186,9 +200,7 @@ def built(lab, lab_env, django_db_setup, django_db_blocker):
                 if setup is not None:
                     with contextlib.suppress(Exception):  # the pid file below still works
                         deploy.stop_pgpool(setup, remote.call())
-                pid = base / "pgpool" / "pgpool.pid"
-                if pid.exists() and (digits := "".join(filter(str.isdigit, pid.read_text()))):
-                    subprocess.run(["kill", "-TERM", digits], check=False, capture_output=True)
+                _kill_our_pgpool(base / "pgpool")
                 _stop_servers(base)
                 shutil.rmtree(base, ignore_errors=True)
                 call_command("flush", verbosity=0, interactive=False)
@@ -346,6 +358,7 @@ class Writer(threading.Thread):
                 conn = None
                 self.stop.wait(0.05)
             self.next_id += 1
+            self.stop.wait(0.01)  # pace: about 100 commits a second at most
         if conn is not None:
             conn.close()
 
