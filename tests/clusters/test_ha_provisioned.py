@@ -47,8 +47,9 @@ from tests.factories import make_user
 pytestmark = pytest.mark.django_db
 
 NAME = "hap"
-# Node names equal the standbys' application_name (and slot names): save_setup takes each
-# backend's application_name from its node's name.
+# Node names without "-", each standby's equal to its application_name: a server made a standby
+# by a switchover gets its node's name as application_name, and the HA code puts that name
+# unquoted in synchronous_standby_names ("hap-bare1": syntax error at or near "-").
 PRIMARY, STANDBY = "hap_bare1", "hap_bare2"
 PASSWORD = "Hap-admin-pw-3c9d1"
 PCP_PASSWORD = "hap-pcp-pw-77aa"
