@@ -153,7 +153,7 @@ def _record_pgpool_failover(setup: HaSetup, old: Node, new: Node, *, actor, job)
     if state["in_recovery"]:
         return f"pgpool-II names {new.name} primary but it is still in recovery: nothing recorded"
     if state["synchronous_standby_names"]:
-        remote.set_synchronous(new, "", setup.synchronous_commit, **kw)  # nobody to wait for
+        remote.set_synchronous(new, [], setup.synchronous_commit, **kw)  # nobody to wait for
     _forget_sync(setup)
     fence_node(setup, old, f"failed primary; pgpool-II promoted {new.name}", actor=actor, job=job)
     text = (

@@ -30,11 +30,15 @@ from psycopg.conninfo import make_conninfo
 from clusters.ha import config, fence, remote
 from clusters.ha.remote import StepFailed
 from clusters.models import HaSetup, Node
+from clusters.provision.pg import CONF_NAME
 from console import audit
 from console.executor import CommandFailed, ExecutorError, run_command
 from console.models import AuditEntry
 
-KEEP_FILES = ("postgresql.conf", "pg_hba.conf", "pg_ident.conf")  # per host: rewind overwrites
+# A server's host-specific configuration files: pg_rewind copies the source's over them and a
+# fresh pg_basebackup brings the source's, so rejoin keeps them aside and puts them back.
+# dbconsole.conf is provisioning's include file (listen_addresses, port, socket directory).
+KEEP_FILES = ("postgresql.conf", "pg_hba.conf", "pg_ident.conf", CONF_NAME)
 STREAM_TIMEOUT = 90.0
 SYNC_STATES = ("sync", "quorum")
 
@@ -227,7 +231,7 @@ def rebuild_precheck(setup: HaSetup, node: Node, *, actor=None, job=None) -> Pre
               p.get("error") or "in recovery")  # fmt: skip
     _pool(setup, check, kw)
     check.plan = [
-        f"stop {node.name} if it runs; keep its own postgresql.conf, pg_hba.conf, pg_ident.conf",
+        f"stop {node.name} if it runs; keep its own {', '.join(KEEP_FILES)}",
         f"pg_rewind {node.name} from {primary.name}; if that fails, a fresh pg_basebackup",
         f"start it as a standby of {primary.name} (slot, standby.signal), wait until it streams",
         f"attach it in pgpool-II; make {primary.name} wait for it synchronously; end its fence",
@@ -306,7 +310,7 @@ def restore_sync(setup: HaSetup, primary: Node, standby: Node, kw: dict, log) ->
     """The primary waits for `standby` (synchronous_commit as set up), once it streams."""
     name = _app(setup, standby)
     log(f"making {primary.name} wait for {name} (synchronous_commit = {setup.synchronous_commit})")
-    remote.set_synchronous(primary, name, setup.synchronous_commit, **kw)
+    remote.set_synchronous(primary, [name], setup.synchronous_commit, **kw)
     remote.wait_for(lambda: (remote.replication(primary, **kw).get(name) or {}).get("sync_state")
                     in SYNC_STATES, 30, f"{name} to be synchronous")  # fmt: skip
     mark_sync(setup, primary, kw)
@@ -325,8 +329,11 @@ def rejoin(setup: HaSetup, node: Node, primary: Node, kw: dict, log) -> str:
     remote.pg_stop(node, setup, data, mode="fast", **kw)
     keep = _beside(data, f"dbconsole-conf-{config.slot_name(node.name)}")
     remote.make_dir(node, keep, **kw)
-    kept = [f for f in KEEP_FILES if remote.exists(node, f"{data}/{f}", **kw)]
-    for name in kept:
+    # A data directory without PG_VERSION was emptied by an earlier attempt that failed before
+    # its base backup ended: the copies that attempt kept are the host's own files.
+    origin = data if remote.exists(node, f"{data}/PG_VERSION", **kw) else keep
+    kept = [f for f in KEEP_FILES if remote.exists(node, f"{origin}/{f}", **kw)]
+    for name in kept if origin == data else ():
         run_command(node, ["cp", "-p", "--", f"{data}/{name}", f"{keep}/{name}"], **kw)
     run_command(node, ["rm", "-f", "--", f"{data}/standby.signal", f"{data}/recovery.signal"], **kw)
     rewind_pass = _beside(data, ".dbconsole-rewind.pgpass")
@@ -350,7 +357,10 @@ def rejoin(setup: HaSetup, node: Node, primary: Node, kw: dict, log) -> str:
             )
         except CommandFailed as e:
             log(f"pg_rewind failed ({str(e)[-300:]}); taking a fresh base backup instead")
+            # Emptied, not left missing: its parent may be root's (provisioning), where
+            # pg_basebackup, run as postgres, could not create it again.
             run_command(node, ["rm", "-rf", "--", data], **kw)
+            remote.make_dir(node, data, **kw)
             conninfo = make_conninfo(host=pb["address"], port=pb["port"], user=repl.username,
                                      passfile=repl_pass, application_name=_app(setup, node),
                                      connect_timeout=5)  # fmt: skip
@@ -438,7 +448,7 @@ def _promote(setup: HaSetup, old: Node, new: Node, kw: dict, log) -> None:
         lambda: not remote.recovery(new, **kw)["in_recovery"], 30, f"{new.name} to accept writes"
     )
     if remote.recovery(new, **kw)["synchronous_standby_names"]:
-        remote.set_synchronous(new, "", setup.synchronous_commit, **kw)
+        remote.set_synchronous(new, [], setup.synchronous_commit, **kw)
     old_id, new_id = setup.backend_id(old), setup.backend_id(new)
     if remote.pool_nodes(setup, **kw).get(old_id, {}).get("status") != "down":
         log(f"detaching {old.name} (node {old_id}) in pgpool-II")

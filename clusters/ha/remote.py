@@ -10,12 +10,13 @@ host with the deployment's PCPPASSFILE (`-w`, never a prompt).
 import posixpath
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from psycopg import sql
 
 from clusters.ha import config
 from clusters.models import HaSetup, Node
+from clusters.provision.standby import render_sync_names
 from console import audit
 from console.errors import ExpectedFailure
 from console.executor import ExecutorError, run_command, run_sql
@@ -98,12 +99,22 @@ def replication(node: Node, **kw) -> dict[str, dict]:
     return {r["application_name"]: r for r in rows(node, "clusters:ha-replication", **kw)}
 
 
-def set_synchronous(node: Node, names: str, commit: str, **kw) -> None:
-    """ALTER SYSTEM synchronous_standby_names (and synchronous_commit) on `node`, then reload;
+def sync_names_value(names: Sequence[str]) -> str:
+    """synchronous_standby_names waiting for the first of `names` (application names), each
+    quoted as provisioning writes them: `FIRST 1 ("sales-db2")` (a bare `-` is a syntax error)."""
+    return render_sync_names("FIRST", 1, list(names))
+
+
+def set_synchronous(node: Node, names: Sequence[str], commit: str, **kw) -> None:
+    """ALTER SYSTEM synchronous_standby_names (and synchronous_commit) on `node`, then reload:
+    the server waits for the first of `names` (application names, quoted by sync_names_value);
     `names` empty resets both: the server no longer waits for any standby."""
+    if isinstance(names, str):
+        raise TypeError("set_synchronous takes a list of application names, not a string")
     if names:
+        value = sync_names_value(names)
         statements = [
-            sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(sql.Literal(names)),
+            sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(sql.Literal(value)),
             sql.SQL("ALTER SYSTEM SET synchronous_commit = {}").format(sql.Literal(commit)),
         ]
     else:
@@ -127,8 +138,13 @@ def pg_tool(setup: HaSetup, name: str) -> str:
     return f"{setup.pg_bin}/{name}"
 
 
-def pg_log_path(data_directory: str) -> str:
-    """Where pg_ctl writes the server's output: postgres.log beside the data directory."""
+def pg_log_path(node: Node, data_directory: str) -> str:
+    """Where pg_ctl writes the server's output: the node's own log file when it has one (the
+    file provisioning made and gave to postgres, or the one discovery found behind the
+    server's stderr), else postgres.log beside the data directory. A logging collector's
+    file name pattern (`postgresql-%a.log`) is not a file pg_ctl can write to: the default."""
+    if node.log_path and posixpath.isabs(node.log_path) and "%" not in node.log_path:
+        return node.log_path
     return posixpath.join(posixpath.dirname(data_directory.rstrip("/")), "postgres.log")
 
 
@@ -149,7 +165,7 @@ def pg_stop(node: Node, setup: HaSetup, data: str, mode: str = "fast", **kw) -> 
 
 
 def pg_start(node: Node, setup: HaSetup, data: str, **kw) -> None:
-    argv = [pg_tool(setup, "pg_ctl"), "start", "-D", data, "-l", pg_log_path(data), "-w"]
+    argv = [pg_tool(setup, "pg_ctl"), "start", "-D", data, "-l", pg_log_path(node, data), "-w"]
     argv += ["-t", str(PG_CTL_TIMEOUT)]
     run_command(node, argv, sudo_user="postgres", timeout=PG_CTL_TIMEOUT + 10, **kw)
 

@@ -1,9 +1,11 @@
 """pgpool-II's files as clusters.ha.config renders them (pure), and pcp_node_info parsing from
-real output of pgpool-II 4.3.5 (recorded from the lab after a failover)."""
+real output of pgpool-II 4.3.5 (recorded from the lab after a failover); the values the HA
+code computes for a server (synchronous_standby_names, where pg_ctl writes its log)."""
 
 from types import SimpleNamespace
 
-from clusters.ha import config
+from clusters.ha import config, remote
+from clusters.provision.standby import parse_sync_names
 
 RECORDED_NODE_INFO = """\
 10.77.87.11 5432 3 0.500000 down down standby unknown 0 streaming async 2026-11-26 02:31:24
@@ -59,3 +61,18 @@ def test_pcp_node_info_parsed_with_pool_nodes_names():
     assert (nodes[0]["status"], nodes[0]["role"]) == ("down", "standby")
     assert (nodes[1]["status"], nodes[1]["role"], nodes[1]["port"]) == ("up", "primary", "5432")
     assert nodes[0]["replication_sync_state"] == "async"
+
+
+def test_synchronous_standby_names_quote_each_application_name():
+    value = remote.sync_names_value(["sales-db2"])
+    assert value == 'FIRST 1 ("sales-db2")'  # unquoted, "-" is a syntax error for PostgreSQL
+    assert parse_sync_names(value) == ("FIRST", 1, ["sales-db2"])
+    assert remote.sync_names_value(['we"ird', "db_3"]) == 'FIRST 1 ("we""ird", "db_3")'
+
+
+def test_a_server_started_by_the_ha_code_logs_to_its_node_log_file():
+    provisioned = SimpleNamespace(log_path="/srv/pg/bare1/postgresql.log")
+    assert remote.pg_log_path(provisioned, "/srv/pg/bare1/data/") == provisioned.log_path
+    for unknown in ("", "log/postgresql-%a.log", "/srv/pg/data/log/postgresql-%Y-%m-%d.log"):
+        node = SimpleNamespace(log_path=unknown)  # none, or a logging collector's pattern
+        assert remote.pg_log_path(node, "/srv/pg/bare1/data/") == "/srv/pg/bare1/postgres.log"

@@ -140,7 +140,7 @@ def test_switchover_and_back_loses_no_row(ha_setup):
 def test_switchover_refused_unless_standby_synchronous_changes_nothing(ha_setup):
     deploy.deploy_pgpool(ha_setup)
     db1 = node("db1")
-    remote.set_synchronous(db1, "", "on")
+    remote.set_synchronous(db1, [], "on")
     try:
         check = ops.switchover_precheck(ha_setup, node("db2"))
         assert not check.ok and "synchronous with zero replay lag" in check.failures()
@@ -151,7 +151,7 @@ def test_switchover_refused_unless_standby_synchronous_changes_nothing(ha_setup)
         assert remote.pool_nodes(ha_setup)[0]["role"] == "primary"
         assert not AuditEntry.objects.filter(action=audit.HA_SWITCHOVER).exists()
     finally:
-        remote.set_synchronous(db1, "db2", "remote_apply")
+        remote.set_synchronous(db1, ["db2"], "remote_apply")
 
 
 def test_failover_after_primary_cut_off_keeps_every_commit_and_fences_db1(ha_setup, lab):
