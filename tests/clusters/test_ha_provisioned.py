@@ -33,7 +33,6 @@ from clusters.provision import tasks
 from clusters.provision.pg import PgSpec, start_provision
 from clusters.provision.standby import StandbySpec, start_add_standby
 from console import audit, jobs
-from console.executor import CommandFailed
 from console.lab import faults
 from console.lab.demo import register_demo
 from console.lab.parts.pgha import deadline
@@ -47,10 +46,11 @@ from tests.factories import make_user
 pytestmark = pytest.mark.django_db
 
 NAME = "hap"
-# Node names without "-", each standby's equal to its application_name: a server made a standby
-# by a switchover gets its node's name as application_name, and the HA code puts that name
-# unquoted in synchronous_standby_names ("hap-bare1": syntax error at or near "-").
-PRIMARY, STANDBY = "hap_bare1", "hap_bare2"
+# Node names with "-": a server made a standby by a switchover or a rebuild gets its node's name
+# as application_name ("hap-bare1"), which the HA code must quote in synchronous_standby_names.
+# bare2's provisioned application_name is also its replication slot's name: no "-" there.
+PRIMARY, STANDBY = "hap-bare1", "hap-bare2"
+STANDBY_APP = "hap_bare2"
 PASSWORD = "Hap-admin-pw-3c9d1"
 PCP_PASSWORD = "hap-pcp-pw-77aa"
 PGPOOL_PORT = 9999
@@ -144,17 +144,12 @@ def _build(lab, base: Path) -> Built:
     spec = PgSpec(cluster=NAME, environment="lab", node_name=PRIMARY, **paths("bare1"),
                   archive_directory=str(base / "archive"), listen_addresses=[bare1.address],
                   networks=[os.environ["LAB_NET"]], admin_credential=f"{NAME}-admin")  # fmt: skip
-    # Workaround: the HA operations start a rewound server with its log at postgres.log beside
-    # the data directory (clusters/ha/remote.py pg_log_path), not at the node's log file, and
-    # provisioning leaves the data directory's parent root's: the start fails with "cannot
-    # create <parent>/postgres.log: Permission denied". So the parents are postgres's here.
-    for folder in ("bare1", "bare2"):
-        (base / folder).mkdir(parents=True)
-        shutil.chown(base / folder, "postgres", "postgres")
+    # The data directories' parents are left to provisioning (root's): a server the HA code
+    # starts again logs to its node's log file, never beside its data directory.
     job = _run(start_provision(bare1, spec, PASSWORD, actor=dba))
     assert job.status == Job.Status.SUCCEEDED, job.error
     cluster = Cluster.objects.get(name=NAME)
-    sspec = StandbySpec(node_name=STANDBY, application_name=STANDBY, **paths("bare2"),
+    sspec = StandbySpec(node_name=STANDBY, application_name=STANDBY_APP, **paths("bare2"),
                         listen_addresses=[bare2.address], sync_method="FIRST", sync_count=1,
                         synchronous_commit="remote_apply")  # fmt: skip
     job = _run(start_add_standby(cluster, bare2, sspec, actor=dba))
@@ -238,7 +233,7 @@ def test_built_from_nothing_with_pgpool_in_front(db_rows):
     assert nodes[b.bare2]["replication_sync_state"] == "sync"
     with direct(b.bare1) as conn:
         assert conn.execute("SELECT sync_state FROM pg_stat_replication WHERE application_name"
-                            " = %s", [STANDBY]).fetchone() == ("sync",)  # fmt: skip
+                            " = %s", [STANDBY_APP]).fetchone() == ("sync",)  # fmt: skip
         assert conn.execute("SHOW synchronous_commit").fetchone() == ("remote_apply",)
     passwd = (b.base / "pgpool" / "pool_passwd").read_text()
     assert "postgres:AES" in passwd and PASSWORD not in passwd
@@ -300,6 +295,18 @@ def test_switchover_and_back_loses_no_row(db_rows):
     first = outside(ops.switchover, b.setup, node(STANDBY))
     assert first["primary"] == STANDBY
     assert (node(STANDBY).role, node(PRIMARY).role) == ("primary", "standby")
+    with direct(b.bare2) as conn:  # bare1's node name, quoted: it has a "-"
+        assert conn.execute("SHOW synchronous_standby_names").fetchone() == (
+            f'FIRST 1 ("{PRIMARY}")',
+        )
+    # bare1 was started again by the HA code: its log went to its node's log file, and its
+    # folder (root's, as provisioning left it) got no postgres.log.
+    assert (b.base / "bare1").owner() == "root"
+    assert not (b.base / "bare1" / "postgres.log").exists()
+    assert (
+        "database system is ready to accept read-only connections"
+        in Path(node(PRIMARY).log_path).read_text()
+    )
     insert(b, range(start + 20, start + 40))  # through pgpool-II, now to bare2
     with direct(b.bare2) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
@@ -315,7 +322,7 @@ def test_switchover_and_back_loses_no_row(db_rows):
     assert not written - ids_on(b.bare2)
     with direct(b.bare1) as conn:  # bare2 is bare1's synchronous standby again
         assert conn.execute("SELECT sync_state FROM pg_stat_replication WHERE application_name"
-                            " = %s", [STANDBY]).fetchone() == ("sync",)  # fmt: skip
+                            " = %s", [STANDBY_APP]).fetchone() == ("sync",)  # fmt: skip
 
     def pgpool_sees_it_back() -> bool:  # its sr_check reads the sync state every second
         pool = remote.pool_nodes(b.setup)
@@ -422,14 +429,6 @@ def test_failover_after_bare1_is_cut_off_keeps_every_commit_and_fences_it(db_row
         outside(ops.pcp_operation, b.setup, "attach", node(PRIMARY))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CommandFailed,
-    reason="pg_rewind copies bare2's dbconsole.conf (listen_addresses, socket directory) over "
-    "bare1's: clusters/ha/ops.py KEEP_FILES keeps postgresql.conf, pg_hba.conf, pg_ident.conf "
-    "but not the provisioning's include file, so bare1 cannot start (could not bind IPv4 "
-    "address of bare2)",
-)
 def test_the_fenced_bare1_is_rebuilt_as_a_synchronous_standby(db_rows):
     b = db_rows
     if not FencedNode.objects.filter(node=node(PRIMARY), cleared__isnull=True).exists():
@@ -441,4 +440,32 @@ def test_the_fenced_bare1_is_rebuilt_as_a_synchronous_standby(db_rows):
                             " = %s", [PRIMARY]).fetchone() == ("sync",)  # fmt: skip
     with direct(b.bare1) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+        # its own host settings, not bare2's (pg_rewind copied bare2's dbconsole.conf)
+        assert conn.execute("SHOW listen_addresses").fetchone() == (b.bare1,)
+        assert conn.execute("SHOW unix_socket_directories").fetchone() == (
+            str(b.base / "bare1" / "run"),
+        )
+    assert ids_on(b.bare1) == ids_on(b.bare2)
+
+
+def test_a_rebuild_that_falls_back_to_a_base_backup_keeps_bare1s_own_settings(db_rows):
+    """pg_rewind cannot work without bare1's pg_control: the fresh base backup goes into the
+    data directory (its parent is root's) and bare1's own host files are put back."""
+    b = db_rows
+    fences = FencedNode.objects.filter(node=node(PRIMARY))
+    if not fences.exists() or fences.filter(cleared__isnull=True).exists():
+        pytest.skip("needs bare1 rebuilt as a standby before it")
+    data = Path(b.setup.backend_of(node(PRIMARY))["data_directory"])
+    subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl", "stop", "-D",
+                    str(data), "-m", "fast", "-w", "-s"], check=True, timeout=60)  # fmt: skip
+    (data / "global" / "pg_control").unlink()
+    result = outside(ops.rebuild, b.setup, node(PRIMARY))
+    assert result["method"] == "pg_basebackup"
+    assert (b.base / "bare1").owner() == "root"
+    with direct(b.bare1) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+        assert conn.execute("SHOW listen_addresses").fetchone() == (b.bare1,)
+    with direct(b.bare2) as conn:
+        assert conn.execute("SELECT sync_state FROM pg_stat_replication WHERE application_name"
+                            " = %s", [PRIMARY]).fetchone() == ("sync",)  # fmt: skip
     assert ids_on(b.bare1) == ids_on(b.bare2)
