@@ -203,7 +203,7 @@ def test_provision_from_nothing_then_a_rerun_changes_nothing(
     assert_no_secret_stored(PASSWORD, mysql_native_password_hash(PASSWORD))
 
     # A re-run finds everything done and changes nothing on the server.
-    entries = AuditEntry.objects.count()
+    entries = AuditEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     again = request_again(job, dba)
     assert run(again) == Job.Status.SUCCEEDED, Job.objects.get(pk=again.pk).error
     statuses = steps_of(again)
