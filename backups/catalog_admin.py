@@ -19,6 +19,7 @@ the row, and a check as backup.catalog_checked (succeeded or failed).
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -157,9 +158,10 @@ def initialise(catalog: BackupCatalog, node: Node, *, actor) -> list[str]:
             field = _engine_field(str(exc), "stanza")
             raise ValidationError({field: f"pgBackRest stanza-create on {node.name}: {exc}"}) \
                 from None  # fmt: skip
+        timeout = settings.BACKUPS_CHECK_ARCHIVE_TIMEOUT
         try:
-            run_pgbackrest(node, pgbackrest.check(repo, instance, archive_timeout=30),
-                           actor=actor, timeout=120)  # fmt: skip
+            run_pgbackrest(node, pgbackrest.check(repo, instance, archive_timeout=timeout),
+                           actor=actor, timeout=timeout + 90)  # fmt: skip
         except PgBackRestFailed as exc:
             raise ValidationError({"stanza": (
                 f"pgBackRest check on {node.name}: {str(exc).rstrip('.')}. The server must "

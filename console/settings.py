@@ -409,6 +409,8 @@ CELERY_BEAT_SCHEDULE["clusters.rollup_samples"] = {
 # Each policy's own PeriodicTask lives in the database (DatabaseScheduler). A cron time that
 # passed this long ago without a run starting is recorded as missed (and alerts).
 BACKUPS_MISSED_GRACE_SECONDS = env_int("BACKUPS_MISSED_GRACE_SECONDS", 900, minimum=0)
+# How long a catalog's pgBackRest `check` waits for its WAL segment to reach the repository.
+BACKUPS_CHECK_ARCHIVE_TIMEOUT = env_int("BACKUPS_CHECK_ARCHIVE_TIMEOUT", 30, minimum=1)
 CELERY_BEAT_SCHEDULE["backups.detect_missed"] = {"task": "backups.detect_missed", "schedule": 60.0}
 # Backup assurance (backups.assurance): each test restore policy has its own PeriodicTask; the
 # WAL archive of every cluster with a catalog is checked this often (seconds).

@@ -23,6 +23,53 @@ if [[ ${1:-} == bench ]]; then
     shift
 fi
 
+# `make test` (no arguments) runs the suite in two shards at once, each with a lab of its own
+# (LAB_DIR and LAB_DIR-b, the next /24, its own bridge and host prefix): the lab tests mostly
+# wait on servers (the machine stays about half idle), so two shards take about half the time.
+# Tests that share something of this machine beyond their lab stay in one shard: the MariaDB
+# provisioning and baseline tests (root's ~/.mysql_history, OS users they create), and every
+# pgBackRest test (its locks live in /tmp/pgbackrest). With arguments, one lab, one pytest.
+SHARD_A=(tests/clusters tests/e2e/test_baseline.py tests/e2e/test_provision_mariadb.py)
+SHARD_B=(tests --ignore=tests/clusters --ignore=tests/e2e/test_baseline.py
+         --ignore=tests/e2e/test_provision_mariadb.py)
+
+run_shards() {
+    local net octets bridge logs status_a status_b
+    net=${LAB_NET:-10.77.0.0/24}
+    IFS=. read -r -a octets <<<"${net%/*}"
+    ((octets[2] = octets[2] < 255 ? octets[2] + 1 : octets[2] - 1))
+    bridge=${LAB_BRIDGE:-dbclab0}
+    logs=$(mktemp -d)
+    .venv/bin/ruff check . && .venv/bin/ruff format --check .
+    local ruff_status=$?
+    echo "pytest in two shards, each with its own lab; their output follows when both end"
+    TEST_SHARD=a scripts/test.sh "${SHARD_A[@]}" >"$logs/a" 2>&1 &
+    local pid_a=$!
+    TEST_SHARD=b LAB_DIR="$LAB_DIR-b" \
+        LAB_NET="${octets[0]}.${octets[1]}.${octets[2]}.0/24" \
+        LAB_PREFIX="${LAB_PREFIX:-}b-" LAB_BRIDGE="${bridge:0:8}b" \
+        scripts/test.sh "${SHARD_B[@]}" >"$logs/b" 2>&1 &
+    local pid_b=$!
+    wait "$pid_a"
+    status_a=$?
+    wait "$pid_b"
+    status_b=$?
+    echo "=== shard a (${SHARD_A[*]}): exit $status_a"
+    cat "$logs/a"
+    echo "=== shard b (${SHARD_B[*]}): exit $status_b"
+    cat "$logs/b"
+    rm -rf "$logs"
+    echo "shards: a exit $status_a, b exit $status_b"
+    ((status_a != 0)) && return "$status_a"
+    ((status_b != 0)) && return "$status_b"
+    return "$ruff_status"
+}
+
+if [[ $mode == test && $# -eq 0 && -z ${TEST_SHARD:-} ]]; then
+    run_shards
+    exit $?
+fi
+
 # address:port of the lab's servers (each listens on its own address, never on all of them).
 lab_endpoints() {
     local url
@@ -91,11 +138,14 @@ if [[ $mode == bench ]]; then
     exit "$status"
 fi
 
-.venv/bin/ruff check .
-ruff_status=$?
-.venv/bin/ruff format --check .
-format_status=$?
-((ruff_status == 0)) && ruff_status=$format_status
+ruff_status=0
+if [[ -z ${TEST_SHARD:-} ]]; then # a shard's parent ran ruff
+    .venv/bin/ruff check .
+    ruff_status=$?
+    .venv/bin/ruff format --check .
+    format_status=$?
+    ((ruff_status == 0)) && ruff_status=$format_status
+fi
 
 timeout --foreground --signal=INT --kill-after=60 "$TEST_TIMEOUT" .venv/bin/pytest "$@"
 pytest_status=$?

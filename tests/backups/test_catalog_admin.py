@@ -317,10 +317,12 @@ def test_adding_a_node_that_does_not_share_the_path_is_refused_and_the_nodes_sta
 
 @pytest.mark.django_db(transaction=True)
 def test_a_repository_the_server_does_not_archive_into_fails_its_check_and_is_not_saved(
-    client, dba, db1, site
+    client, dba, db1, site, settings
 ):
     """db1 archives into the site's repository, not this one: stanza-create works, `check`
-    waits for its WAL segment in vain (30 s), and the directory made for it is removed."""
+    waits for its WAL segment in vain (BACKUPS_CHECK_ARCHIVE_TIMEOUT, 3 s here instead of
+    30), and the directory made for it is removed."""
+    settings.BACKUPS_CHECK_ARCHIVE_TIMEOUT = 3
     parent, _repo, _instance, _original = site
     other = str(parent / "not-archived")
     client.force_login(dba)
