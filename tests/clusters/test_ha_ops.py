@@ -128,9 +128,16 @@ def test_switchover_and_back_loses_no_row(ha_setup):
         acked = writer.finish()
     assert acked and not set(acked) - rows_on(db1), "an acknowledged commit is missing on db1"
     assert not set(acked) - rows_on(db2)
-    pool = remote.pool_nodes(ha_setup)
+    with superuser(db1) as conn:  # synchronous again, as the primary sees it
+        states = conn.execute("SELECT sync_state FROM pg_stat_replication").fetchall()
+    assert states == [("sync",)]
+    # pgpool-II reads the sync state at its next sr_check (every sr_check_period): poll.
+    pool = remote.wait_for(
+        lambda: (p := remote.pool_nodes(ha_setup))[1]["replication_sync_state"] == "sync" and p,
+        15, "pgpool-II to see db2 synchronous",
+    )  # fmt: skip
     assert (pool[0]["role"], pool[0]["status"]) == ("primary", "up")
-    assert pool[1]["status"] == "up" and pool[1]["replication_sync_state"] == "sync"
+    assert pool[1]["status"] == "up"
     with superuser(db2) as conn:  # its slot from its time as the primary is gone
         assert conn.execute("SELECT slot_name FROM pg_replication_slots").fetchall() == []
     entries = AuditEntry.objects.filter(action=audit.HA_SWITCHOVER).order_by("id")
