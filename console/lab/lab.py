@@ -230,7 +230,7 @@ class Lab:
                 if "port" in rec:
                     taken.add(rec["port"])
                 self.save(state)
-                self.build_part(part, rec)
+                self.build_part(part, rec, report)
                 took = time.monotonic() - started
                 report(f"{name:10} started      {part.address(rec):24} {took:5.1f} s")
 
@@ -255,15 +255,21 @@ class Lab:
             del records[name]
             report(f"{name:10} retired (no longer a part of the lab)")
 
-    def build_part(self, part: Part, rec: dict) -> None:
+    def build_part(self, part: Part, rec: dict, report=print) -> None:
         """Build and start one part; on failure stop what it started, so that no half-built
-        part is left running (a later `up` then rebuilds it)."""
-        try:
-            part.build(rec)
-        except Exception as e:
-            with contextlib.suppress(Exception):
-                self.stop_part(part, rec)
-            raise proc.LabError(f"{part.name}: {e}") from e
+        part is left running. A failed build is reported and tried once more from nothing (two
+        labs built at once on a busy machine have seen a server's first start fail); a second
+        failure is raised."""
+        for attempt in (1, 2):
+            try:
+                part.build(rec)
+                return
+            except Exception as e:
+                with contextlib.suppress(Exception):
+                    self.stop_part(part, rec)
+                if attempt == 2:
+                    raise proc.LabError(f"{part.name}: {e}") from e
+                report(f"{part.name:10} FAILED, building it again from nothing: {e}")
 
     def down(self, names: list[str] | None = None, report=print) -> None:
         """Stop the named parts (all when None) and those that need them, and delete their

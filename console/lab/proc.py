@@ -54,7 +54,8 @@ def run(
             **as_user(user),
         )
     except subprocess.CalledProcessError as e:
-        output = (e.stderr or "") + (e.stdout or "")
+        # stderr last: the tail kept is where a program says why it failed.
+        output = (e.stdout or "").strip() + "\n" + (e.stderr or "").strip()
         raise LabError(f"{argv[0]} exited {e.returncode}: {output.strip()[-2000:]}") from None
     except subprocess.TimeoutExpired:
         raise LabError(f"{argv[0]} did not finish within {timeout:g} s") from None

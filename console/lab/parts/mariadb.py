@@ -67,8 +67,13 @@ class MariaDB(Part):
         proc.write_file(self.cnf, self.render_cnf(rec))
         install = ["mariadb-install-db", f"--defaults-file={self.cnf}", "--user=mysql"]
         install += ["--auth-root-authentication-method=socket"]
-        # On the host, so that the accounts it makes for the hostname name my1.
-        proc.run(self.host.argv(install, uts=True), timeout=120)
+        # On the host, so that the accounts it makes for the hostname name my1. Its bootstrap
+        # server writes why it failed to log-error, not to the output (a generic text).
+        try:
+            proc.run(self.host.argv(install, uts=True), timeout=120)
+        except proc.LabError as e:
+            reason = proc.tail(self.dir / "log" / "error.log")
+            raise proc.LabError(f"{str(e)[:300]}\nits error log:\n{reason}") from None
         self.start(rec)
         self.provision(rec)
 
