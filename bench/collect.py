@@ -86,7 +86,7 @@ def cpu_since(before: dict[str, float]) -> dict[str, float]:
 
 def calibrate(real: dict) -> dict[str, float]:
     """Server CPU milliseconds one poll of each real server costs this machine."""
-    from clusters.collect import poll_node
+    from clusters.collect_poll import poll_node
 
     cost = {}
     for name in REAL:
@@ -136,7 +136,7 @@ def register_nodes(copies: dict[str, int], prefix: str = "bench") -> list[int]:
 
 def sequential_poll(ids: list[int]) -> float:
     """The same polls one after the other, in this thread; their results are not stored."""
-    from clusters.collect import poll_node
+    from clusters.collect_poll import poll_node
     from clusters.models import Node
 
     nodes = list(Node.objects.filter(pk__in=ids).select_related("ssh_credential", "db_credential"))

@@ -4,7 +4,7 @@
 of samples: the range is cut into fixed buckets (RANGES: 30 s for an hour up to 2 h for 30
 days) and each bucket is aggregated as the metric asks (METRICS: avg, max or sum). Raw samples
 (Sample, read through the (node, metric, -ts) index) and hourly rollups (SampleRollup, for what
-clusters.collect.rollup_and_prune already rolled up) are aggregated together in one query:
+clusters.collect_store.rollup_and_prune already rolled up) are aggregated together in one query:
 rollup_and_prune moves a sample into its hour in one transaction, so nothing is counted twice.
 On a database other than PostgreSQL the buckets are computed in Python (same result).
 

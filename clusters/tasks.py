@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from clusters import alerts, registration
+from clusters import alerts, collect_store, registration
 from clusters import collect as collector
 from clusters import status as cluster_status
 from clusters.ha import tasks as ha_tasks  # noqa: F401 (its job tasks and beat task)
@@ -87,7 +87,7 @@ def collect_all() -> None:
 @shared_task(name="clusters.rollup_samples", ignore_result=True)
 def rollup_samples() -> None:
     """Celery beat: roll old samples up into hours and apply retention."""
-    collector.rollup_and_prune()
+    collect_store.rollup_and_prune()
 
 
 # --- Server settings (clusters.actions.settings) ----------------------------------------------

@@ -2,9 +2,9 @@
 
 `Sample` rows are the time series (one value of one metric of one node at one time); they are
 kept `CLUSTERS_SAMPLE_RAW_DAYS` days, then rolled up into `SampleRollup` hours kept
-`CLUSTERS_SAMPLE_ROLLUP_DAYS` days (clusters.collect.rollup_and_prune). `NodeStatus` is one row
-per node, overwritten each cycle: the view clusters.health reads in one query. `ClusterStatus` is
-one row per cluster, its health summarised from those rows after each cycle
+`CLUSTERS_SAMPLE_ROLLUP_DAYS` days (clusters.collect_store.rollup_and_prune). `NodeStatus` is one
+row per node, overwritten each cycle: the view clusters.health reads in one query. `ClusterStatus`
+is one row per cluster, its health summarised from those rows after each cycle
 (clusters.status.refresh_cluster_status): what the fleet dashboard reads, filters and sorts in SQL.
 """
 

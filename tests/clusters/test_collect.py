@@ -13,7 +13,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from clusters import registration
-from clusters.collect import collect_cycle, rollup_and_prune
+from clusters.collect import collect_cycle
+from clusters.collect_store import rollup_and_prune
 from clusters.health import DEGRADED, HEALTHY, health_of_clusters
 from clusters.models import Cluster, Node, NodeStatus, Sample, SampleRollup
 from clusters.tasks import collect as collect_task
