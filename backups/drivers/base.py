@@ -3,7 +3,7 @@
 A driver module is pure (no network, no database): it turns validated input into `Command`s
 (an argv list and the OS user to run it as) and turns the engine's output into `ParsedBackup`s
 and `EngineError`s. backups.actions runs the commands through console.executor and stores what
-the parsers return. pg_rman (backups/drivers/pg_rman.py) is the first; pgBackRest follows the
+the parsers return. pg_rman (backups/drivers/pg_rman/) is the first; pgBackRest follows the
 same shapes.
 """
 

@@ -25,7 +25,8 @@ needs_pg_rman = pytest.mark.skipif(
     PG_RMAN is None,
     reason="pg_rman is not installed on this machine (it is not packaged by Debian; the "
     "console never builds or vendors it): the end-to-end pg_rman tests need a pg_rman binary "
-    "on PATH; the driver is tested against real captured outputs in test_pg_rman.py",
+    "on PATH; the driver is tested against real captured outputs in "
+    "test_pg_rman_{commands,parsers,errors}.py",
 )
 
 

@@ -1,184 +1,23 @@
-"""The pg_rman driver against the real captured outputs of pg_rman 1.3.19 (no server needed):
-its builders rebuild the captured commands, its parsers read every capture."""
+"""The pg_rman driver's parsers against the real captured outputs of pg_rman 1.3.19 (no server
+needed): every `show` table and ini dump, stderr messages, progress, validate, delete, purge,
+retention and restore output, the catalog's files; and no fixture file left unread by the
+driver's three test modules (builders: test_pg_rman_commands.py, exit codes:
+test_pg_rman_errors.py)."""
 
 from datetime import datetime
 
 import pytest
 
 from backups.drivers import pg_rman
-from backups.drivers.base import Command, DriverInputError
-from backups.drivers.pg_rman import Connection, RecoveryTarget, Retention
 from tests.backups.pg_rman_captures import FIXTURES, capture, pg_rman_captures, raw
+from tests.backups.test_pg_rman_commands import BUILT
+from tests.backups.test_pg_rman_errors import ERRORS
 
-B, D, SOCK, PORT = "/srv/pgr/backup", "/srv/pgr/data", "/srv/pgr", 55432
-LOCAL = Connection(host=SOCK, port=PORT)
 MB = 10**6
 
 
 def ts(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
-
-
-# --- Builders: each captured command, rebuilt exactly ------------------------------------------
-
-BUILT = {
-    "init.txt": lambda: pg_rman.init(B, D),
-    "init-second-catalog.txt": lambda: pg_rman.init("/srv/pgr/backup2", D),
-    "backup-full.txt": lambda: pg_rman.backup(B, D, "full", connection=LOCAL),
-    "backup-incremental.txt": lambda: pg_rman.backup(B, D, "incremental", connection=LOCAL),
-    "backup-archive.txt": lambda: pg_rman.backup(B, D, "archive", connection=LOCAL),
-    "backup-archive-keep-arclog-days.txt": lambda: pg_rman.backup(
-        B, D, "archive", connection=LOCAL, retention=Retention(keep_arclog_days=3)
-    ),
-    "backup-full-keep-data-generations.txt": lambda: pg_rman.backup(
-        B, D, "full", connection=LOCAL, retention=Retention(keep_data_generations=2)
-    ),
-    "backup-incremental-full-backup-on-error.txt": lambda: pg_rman.backup(
-        "/srv/pgr/backup2", D, "incremental", connection=LOCAL, full_backup_on_error=True
-    ),
-    "show.txt": lambda: pg_rman.show(B),
-    "show-detail.txt": lambda: pg_rman.show(B, detail=True),
-    "show-all.txt": lambda: pg_rman.show(B, show_all=True),
-    "show-detail-after-failed-backup.txt": lambda: pg_rman.show(B, detail=True, show_all=True),
-    "show-date-prefix.txt": lambda: pg_rman.show(B, date="2026-11-25"),
-    "show-detail-date-prefix.txt": lambda: pg_rman.show(B, detail=True, date="2026-11-25"),
-    "show-timestamp-full.txt": lambda: pg_rman.show(B, date="2026-11-25 20:23:43"),
-    "show-detail-timestamp.txt": lambda: pg_rman.show(B, detail=True, date="2026-11-25 20:23:55"),
-    "validate.txt": lambda: pg_rman.validate(B),
-    "validate-single-timestamp.txt": lambda: pg_rman.validate(
-        "/srv/pgr/backup2", "2026-11-25 20:25:58"
-    ),
-    "delete.txt": lambda: pg_rman.delete(B, "2026-11-25 20:25:00"),
-    "delete-check.txt": lambda: pg_rman.delete(B, "2026-11-25 20:25:00", check=True),
-    "delete-force.txt": lambda: pg_rman.delete(B, "2026-11-25 20:25:25", force=True),
-    "purge.txt": lambda: pg_rman.purge(B),
-    "restore-check.txt": lambda: pg_rman.restore(
-        B, D, RecoveryTarget("time", "2026-11-25 20:24:23"), target_action="promote", check=True
-    ),
-    "restore-recovery-target-time.txt": lambda: pg_rman.restore(
-        B, D, RecoveryTarget("time", "2026-11-25 20:24:23"), target_action="promote"
-    ),
-    "error-restore-running-server.txt": lambda: pg_rman.restore(B, D),
-    "error-restore-no-valid-backup.txt": lambda: pg_rman.restore(
-        B, D, RecoveryTarget("time", "2000-01-01 00:00:00")
-    ),
-}
-
-
-@pytest.mark.parametrize("name", sorted(BUILT))
-def test_builder_rebuilds_the_captured_command_exactly(name):
-    command = BUILT[name]()
-    assert isinstance(command, Command)
-    assert command.os_user == "postgres"
-    assert command.argv == capture(name).argv
-
-
-@pytest.mark.parametrize(
-    ("name", "build"),
-    [
-        ("backup-full-compress-serverlog.txt",
-         lambda: pg_rman.backup(B, D, "full", connection=LOCAL, with_serverlog=True,
-                                compress=True, progress=True)),
-        ("backup-full-serverlog-keep-srvlog-arclog-files-data-days.txt",
-         lambda: pg_rman.backup(B, D, "full", connection=LOCAL, with_serverlog=True,
-                                retention=Retention(keep_srvlog_files=2, keep_arclog_files=4,
-                                                    keep_data_days=1))),
-    ],
-)  # fmt: skip
-def test_builder_gives_the_captured_options_in_its_own_order(name, build):
-    captured = capture(name).argv
-    argv = build().argv
-    # The capture wrote --backup-mode=full where the builder writes "-b full"; options are
-    # otherwise the same set (getopt reads them in any order).
-    normal = [a for a in captured if a != "--backup-mode=full"]
-    normal += ["-b", "full"] if "--backup-mode=full" in captured else []
-    assert argv[:2] == ["pg_rman", "backup"]
-    assert sorted(argv) == sorted(normal)
-
-
-def test_standby_backup_names_the_standby_and_connects_to_the_primary():
-    argv = pg_rman.backup(
-        B, "/var/lib/pg/standby", "full", connection=Connection("db1.example", 5432, "postgres",
-                                                                 "postgres"),
-        standby_host="db2.example", standby_port=5433,
-    ).argv  # fmt: skip
-    assert argv[argv.index("-h") + 1] == "db1.example"
-    assert argv[argv.index("-U") + 1] == "postgres" and argv[argv.index("-d") + 1] == "postgres"
-    assert argv[-2:] == ["--standby-host=db2.example", "--standby-port=5433"]
-    assert argv[argv.index("-D") + 1] == "/var/lib/pg/standby"
-
-
-def test_every_help_option_the_builders_use_is_in_pg_rman_help():
-    help_text = capture("help.txt").stdout
-    used = {
-        "--with-serverlog", "--compress-data", "--smooth-checkpoint", "--progress",
-        "--keep-data-generations", "--keep-data-days", "--keep-arclog-files",
-        "--keep-arclog-days", "--keep-srvlog-files", "--keep-srvlog-days", "--standby-host",
-        "--standby-port", "--recovery-target-time", "--recovery-target-xid",
-        "--recovery-target-inclusive", "--recovery-target-timeline",
-        "--recovery-target-action", "--hard-copy", "--check", "--show-all", "--force",
-    }  # fmt: skip
-    for option in used:
-        assert option in help_text, option
-    for short in ("-B,", "-D,", "-A,", "-S,", "-b,", "-F,", "-h,", "-p,", "-U,", "-d,", "-a,"):
-        assert f"  {short}" in help_text, short
-
-
-def test_restore_targets_xid_timeline_inclusive_and_hard_copy():
-    xid = pg_rman.restore(B, D, RecoveryTarget("xid", "733", inclusive=False, timeline=1),
-                          hard_copy=True).argv  # fmt: skip
-    assert xid[6:] == ["--recovery-target-xid", "733", "--recovery-target-timeline", "1",
-                       "--recovery-target-inclusive=false", "--hard-copy"]  # fmt: skip
-    tli = pg_rman.restore(B, D, RecoveryTarget("timeline", "2"), arclog_path="/a").argv
-    assert tli[6:] == ["-A", "/a", "--recovery-target-timeline", "2"]
-
-
-# --- Input refused before any argv is built ---------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("build", "field", "words"),
-    [
-        (lambda: pg_rman.show("pgr/backup"), "backup_path", "absolute path"),  # cf. capture
-        (lambda: pg_rman.backup(B, D, "differential"), "mode", "full, incremental, archive"),
-        (lambda: pg_rman.backup(B, "data", "full"), "pgdata", "absolute path"),
-        (lambda: pg_rman.backup(B, D, "full", full_backup_on_error=True),
-         "full_backup_on_error", "incremental or archive"),
-        (lambda: pg_rman.backup(B, D, "full", standby_host="db2"), "standby_host", "port"),
-        (lambda: pg_rman.backup(B, D, "full", retention=Retention(keep_data_generations=0)),
-         "keep_data_generations", "between 1"),
-        (lambda: pg_rman.backup(B, D, "full", connection=Connection(port=70000)), "port", "65535"),
-        (lambda: pg_rman.backup(B, D, "full", connection=Connection(user="-W")), "user", "name"),
-        (lambda: pg_rman.backup(B, D, "full", connection=Connection(host="a b")), "host", "name"),
-        (lambda: pg_rman.restore(B, D, RecoveryTarget("time", "yesterday-ish")),
-         "recovery_target_time", "YYYY-MM-DD HH:MM:SS"),  # cf. the capture: refused earlier
-        (lambda: pg_rman.restore(B, D, RecoveryTarget("time", "2026-02-30 10:00:00")),
-         "recovery_target_time", "not a real date"),
-        (lambda: pg_rman.restore(B, D, RecoveryTarget("xid", "abc")), "recovery_target_xid",
-         "whole number"),
-        (lambda: pg_rman.restore(B, D, RecoveryTarget("timeline", "0")),
-         "recovery_target_timeline", "between 1"),
-        (lambda: pg_rman.restore(B, D, RecoveryTarget("lsn", "0/1")), "recovery_target_kind",
-         "latest, time, xid, timeline"),
-        (lambda: pg_rman.restore(B, D, target_action="resume"), "target_action", "promote"),
-        (lambda: pg_rman.delete(B, ""), "backup", "YYYY-MM-DD HH:MM:SS"),  # cf. no-date capture
-        (lambda: pg_rman.delete(B, "2026-11-25"), "backup", "YYYY-MM-DD HH:MM:SS"),
-        (lambda: pg_rman.validate(B, "2026-11-25 25:00:00"), "backup", "not a real date"),
-        (lambda: pg_rman.show(B, date="notadate"), "date", "YYYY"),  # cf. the capture
-        (lambda: pg_rman.init(B, "/srv/pgr/data\n--x"), "pgdata", "control character"),
-    ],
-)  # fmt: skip
-def test_bad_input_is_refused_naming_the_field(build, field, words):
-    with pytest.raises(DriverInputError) as caught:
-        build()
-    assert caught.value.field == field
-    assert words in caught.value.message
-
-
-def test_target_times_postgresql_reads_are_accepted():
-    for value in ("2026-11-25 20:24:23", "2026-11-25 20:24:23.413336+00",
-                  "2026-11-25T20:24:23+09:00", "2026-11-25 20:24:23 UTC"):  # fmt: skip
-        assert RecoveryTarget("time", value).argv() == ["--recovery-target-time", value]
 
 
 # --- show tables -------------------------------------------------------------------------------
@@ -400,126 +239,7 @@ def test_catalog_layout_and_file_lists():
     assert pg_rman.parse_timeline_history(history) == [(1, "0/801D4C8")]
 
 
-# --- stderr: messages, errors, progress --------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", pg_rman_captures())
-def test_every_capture_maps_its_exit_code(name):
-    cap = capture(name)
-    error = pg_rman.engine_error(cap.exit_code, cap.stderr)
-    if cap.exit_code == 0:
-        assert error is None
-        assert not [m for m in pg_rman.parse_messages(cap.stderr) if m.level == "ERROR"]
-    else:
-        assert error.code == pg_rman.EXIT_CODES[cap.exit_code][0]
-        assert error.message.startswith(error.summary)
-
-
-ERRORS = {
-    "error-backup-server-down.txt": (
-        15, "ERROR_PG_CONNECT", "pg_rman could not connect to PostgreSQL",
-        'could not connect to database postgres: connection to server on socket '
-        '"/srv/pgr/.s.PGSQL.55432" failed: No such file or directory Is the server running '
-        "locally and accepting connections on that socket?", "", ""),
-    "error-delete-no-date.txt": (
-        12, "ERROR_ARGS", "pg_rman refused its arguments", "delete range option not specified",
-        "", "Please run with 'pg_rman delete DATE'."),
-    "error-incremental-without-full.txt": (
-        10, "ERROR_SYSTEM",
-        "An incremental backup needs a validated full backup on the current timeline",
-        "cannot take an incremental backup",
-        "There is no validated full backup with current timeline.",
-        "Please take a full backup and validate it before doing an incremental backup. Or use "
-        "with --full-backup-on-error command line option."),
-    "error-init-catalog-exists.txt": (
-        2, "ERROR", "The catalog directory already holds a catalog (init needs an empty "
-        "directory)", "backup catalog already exist and it's not empty", "", ""),
-    "error-invalid-backup-mode.txt": (
-        12, "ERROR_ARGS", "pg_rman refused its arguments", 'invalid backup-mode "differential"',
-        "", ""),
-    "error-invalid-command.txt": (
-        12, "ERROR_ARGS", "pg_rman refused its arguments", 'invalid command "frobnicate"', "", ""),
-    "error-no-backup-mode.txt": (
-        12, "ERROR_ARGS", "pg_rman refused its arguments",
-        "required parameter not specified: BACKUP_MODE (-b, --backup-mode)", "", ""),
-    "error-no-catalog.txt": (
-        12, "ERROR_ARGS", "pg_rman refused its arguments",
-        "required parameter not specified: BACKUP_PATH (-B, --backup-path)", "", ""),
-    "error-no-pgdata.txt": (
-        12, "ERROR_ARGS", "pg_rman refused its arguments",
-        "required parameter not specified: PGDATA (-D, --pgdata)", "", ""),
-    "error-relative-backup-path.txt": (
-        12, "ERROR_ARGS", "A path given to pg_rman is not absolute",
-        "-B, --backup-path must be an absolute path", "", ""),
-    "error-restore-invalid-target-time.txt": (
-        12, "ERROR_ARGS", "pg_rman refused the recovery target",
-        "could not create recovery.conf or add recovery-related options to "
-        "postgresql.conf(after PG12) with yesterday-ish", "", ""),
-    "error-restore-no-valid-backup.txt": (
-        21, "ERROR_NO_BACKUP", "There is no validated backup usable for this request",
-        "cannot do restore",
-        "There is no valid full backup which can be used for given recovery condition.", ""),
-    "error-restore-running-server.txt": (
-        25, "ERROR_PG_RUNNING", "PostgreSQL is running on the target: a restore needs it stopped",
-        "PostgreSQL server is running", "",
-        "Please stop PostgreSQL server before executing restore."),
-    "error-show-invalid-date.txt": (
-        12, "ERROR_ARGS", "pg_rman refused its arguments",
-        'arguments are invalid. near "notadate"', "", ""),
-    "show-uninitialized-catalog.txt": (
-        10, "ERROR_SYSTEM",
-        "The backup catalog could not be read (missing, not initialised or not readable)",
-        "could not get list of backup already taken", "", ""),
-}  # fmt: skip
-
-
-@pytest.mark.parametrize("name", sorted(ERRORS))
-def test_each_error_capture_gives_its_clear_message(name):
-    exit_code, code, summary, error, detail, hint = ERRORS[name]
-    cap = capture(name)
-    assert cap.exit_code == exit_code
-    got = pg_rman.engine_error(cap.exit_code, cap.stderr)
-    assert (got.code, got.summary, got.error, got.detail, got.hint) == (
-        code,
-        summary,
-        error,
-        detail,
-        hint,
-    )
-    assert error in got.message and (not hint or f"Hint: {hint}" in got.message)
-
-
-def test_every_error_capture_is_covered():
-    errors = {n for n in pg_rman_captures() if capture(n).exit_code not in (0, 1)}
-    assert errors == set(ERRORS)
-
-
-def test_the_uninitialized_catalog_warning_is_kept():
-    cap = capture("show-uninitialized-catalog.txt")
-    assert pg_rman.engine_error(cap.exit_code, cap.stderr).warnings == (
-        'could not open directory "/srv/pgr/nocatalog": No such file or directory',
-    )
-
-
-def test_usage_and_version_exit_1():
-    for name in ("help.txt", "no-command.txt", "version.txt"):
-        cap = capture(name)
-        assert pg_rman.engine_error(cap.exit_code, cap.stderr).code == "HELP"
-    assert pg_rman.parse_version(capture("version.txt").stderr) == "1.3.19"
-    assert capture("no-command.txt").argv == ["pg_rman", "-B", "/srv/pgr/backup"]
-
-
-@pytest.mark.parametrize(
-    ("exit_code", "stderr"),
-    [
-        (1, "sudo: pg_rman: command not found\n"),
-        (127, "timeout: failed to run command 'pg_rman': No such file or directory\n"),
-    ],
-)
-def test_a_host_without_pg_rman_is_named_as_such(exit_code, stderr):
-    error = pg_rman.engine_error(exit_code, stderr)
-    assert error.code == "NOT_INSTALLED"
-    assert error.message == "pg_rman is not installed on this host (command not found)."
+# --- stderr: messages, progress, validate -------------------------------------------------------
 
 
 def test_progress_with_carriage_returns_gives_the_last_count_of_each_phase():
@@ -668,7 +388,11 @@ def test_every_fixture_file_is_read_by_a_test():
     import re
     from pathlib import Path
 
-    source = Path(__file__).read_text()
+    # The driver's tests are split by concern (commands, parsers, errors): read all three.
+    source = "".join(
+        Path(__file__).with_name(f"test_pg_rman_{part}.py").read_text()
+        for part in ("commands", "parsers", "errors")
+    )
     names = set(re.findall(r'"([\w.-]+\.(?:txt|ini|conf|signal|history))"', source))
     names |= set(BUILT) | set(ERRORS) | {"catalog-system_identifier"}
     names |= {n for n in pg_rman_captures()}  # all pass test_every_capture_maps_its_exit_code
