@@ -10,44 +10,45 @@
   one fails (a server running there above all), then the engine's restore, `pg_ctl start`,
   waits with a deadline until recovery reached the target (promoted, paused or shut down as
   asked), runs the check query and records the outcome (timings, check result), audited.
-- Follow-ups: `remove_recovery_settings` (the engine's recovery settings, as pg_rman's
-  documentation asks after a restore), `queue_full_backup` (backups.actions.start_backup).
-  Standbys are rebuilt from the primary by the HA pages; the restore page links there.
+  Starting the restored server and waiting for its recovery: backups.restore_server.
+
+The follow-ups (remove the recovery settings, a new full backup; standbys are rebuilt by the
+HA pages) are in backups.restore_followups.
 """
 
-import time
 from dataclasses import replace
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from psycopg import sql
 
 from backups.actions import (
     PgBackRestFailed,
     PgRmanFailed,
     run_pg_rman,
     run_pgbackrest,
-    start_backup,
 )
-from backups.drivers import pg_rman
 from backups.models import (
-    BackupRun,
     Engine,
     RestoreDetail,
     RestoreRun,
     RestoreStatus,
 )
-from backups.restore_checks import OS_USER, PG_BIN, CheckReport, run_prechecks
+from backups.restore_checks import CheckReport, run_prechecks
 from backups.restore_plan import PlanError, RestorePlan, make_plan, parse_target, restore_command
+from backups.restore_server import (
+    keep_clone_settings,
+    restored_target,
+    start_server,
+    wait_for_recovery,
+)
 from clusters.models import Node
 from console import audit, jobs
 from console.errors import ExpectedFailure
-from console.executor import ExecutorError, PgTarget, run_command, run_sql
+from console.executor import run_sql
 from console.jobs import JobContext, job_task
 from console.models import AuditEntry, Job
 
 RECOVERY_TIMEOUT = 1800.0  # seconds a restored server may take to reach its target
-START_TIMEOUT = 300  # pg_ctl start -t
 DEFAULT_CHECK = "SELECT count(*) FROM pg_database"
 
 
@@ -194,15 +195,6 @@ def plan_of(restore: RestoreRun, *, delta: bool | None = None) -> RestorePlan:
     )
 
 
-def restored_target(plan: RestorePlan) -> PgTarget:
-    """How the console reaches the restored server: the node's address and the plan's port,
-    with the cluster primary's credential (the restored server has the cluster's roles)."""
-    primary = plan.cluster.nodes.filter(role=Node.Role.PRIMARY).exclude(db_credential=None).first()
-    base = (primary or plan.node).pg_target()
-    name = plan.node.name if plan.in_place else f"{plan.node.name}:{plan.port}"
-    return replace(base, name=name, host=plan.node.address, port=plan.port)
-
-
 def run_restore(restore: RestoreRun, *, actor, job=None, log=None) -> RestoreRun:
     """The body of backups.restore (see the module's docstring). Safe to retry: a run that is
     not pending is left alone; a new run over a half-restored directory restores over it."""
@@ -258,7 +250,7 @@ def _restore_and_verify(plan: RestorePlan, restore: RestoreRun, *, actor, job, l
     else:
         run_pg_rman(plan.node, plan.command, actor=actor, job=job, timeout=6 * 3600)
     log(f"restored from backup {plan.backup.backup_id}; starting PostgreSQL")
-    _start(plan, actor=actor, job=job)
+    start_server(plan, actor=actor, job=job)
     target = restored_target(plan)
     state = wait_for_recovery(plan, target, RECOVERY_TIMEOUT, actor=actor, job=job)
     log(f"recovery finished: {state}")
@@ -270,7 +262,7 @@ def _restore_and_verify(plan: RestorePlan, restore: RestoreRun, *, actor, job, l
             f"at the target as asked (no check query)",
         )
     if not plan.in_place and state == "promoted":
-        _keep_clone_settings(plan, target, actor=actor, job=job)
+        keep_clone_settings(plan, target, actor=actor, job=job)
     query = plan.check_query or DEFAULT_CHECK
     rows = run_sql(target, query, actor=actor, job=job, action=audit.BACKUP_COMMAND).rows
     value = rows[0][0] if rows and rows[0] else None
@@ -281,137 +273,6 @@ def _restore_and_verify(plan: RestorePlan, restore: RestoreRun, *, actor, job, l
         value not in (None, False),
         (f"restored from backup {plan.backup.backup_id}; recovery {state}"),
     )
-
-
-def _start_options(plan: RestorePlan) -> str:
-    """pg_ctl -o for a server on another host: its own port, address and socket directory,
-    no archiving into the cluster's repository, no synchronous standby to wait for."""
-    return (
-        f"-c port={plan.port} -c listen_addresses='{plan.node.address}' "
-        f"-c unix_socket_directories='{plan.data_directory}' -c archive_mode=off "
-        f"-c synchronous_standby_names=''"
-    )
-
-
-def _start(plan: RestorePlan, *, actor, job) -> None:
-    argv = [
-        f"{PG_BIN}/pg_ctl",
-        "-D",
-        plan.data_directory,
-        "-l",
-        f"{plan.data_directory}/restore.log",
-    ]
-    if not plan.in_place:
-        argv += ["-o", _start_options(plan)]
-    # A server told to shut down at the target may be gone before pg_ctl sees it ready.
-    waits = plan.target.action != "shutdown" or plan.target.kind in ("latest", "timeline")
-    started = run_command(
-        plan.node,
-        argv + ["-w", "-t", str(START_TIMEOUT), "start"],
-        actor=actor,
-        job=job,
-        action=audit.BACKUP_COMMAND,
-        sudo_user=OS_USER,
-        timeout=START_TIMEOUT + 30,
-        check=False,
-    )
-    if waits and started.exit_code != 0:
-        raise ExpectedFailure(
-            f"PostgreSQL did not start on {plan.node.name}: "
-            f"{_why_it_stopped(plan, actor=actor, job=job)} (its log: "
-            f"{plan.data_directory}/restore.log)."
-        )
-
-
-def _server_stopped(plan: RestorePlan, *, actor, job) -> bool:
-    status = run_command(
-        plan.node,
-        [f"{PG_BIN}/pg_ctl", "status", "-D", plan.data_directory],
-        actor=actor,
-        job=job,
-        action=audit.BACKUP_COMMAND,
-        sudo_user=OS_USER,
-        check=False,
-        job_log=False,
-    )
-    return status.exit_code == 3
-
-
-def _why_it_stopped(plan: RestorePlan, *, actor, job) -> str:
-    """PostgreSQL's own FATAL/PANIC lines from the start log (pg_ctl -l)."""
-    tail = run_command(
-        plan.node,
-        ["tail", "-n", "20", "--", f"{plan.data_directory}/restore.log"],
-        actor=actor,
-        job=job,
-        action=audit.BACKUP_COMMAND,
-        sudo_user=OS_USER,
-        check=False,
-    )
-    fatal = [
-        line.split(":  ", 1)[-1]
-        for line in tail.stdout.splitlines()
-        if "FATAL:" in line or "PANIC:" in line
-    ]
-    return "; ".join(fatal) or "see restore.log"
-
-
-def wait_for_recovery(plan: RestorePlan, target: PgTarget, timeout: float, *, actor, job) -> str:
-    """Poll the restored server (with a deadline) until recovery reached the target and the
-    server did what was asked: `promoted` (out of recovery), `paused`, or `shut down`. A
-    server that stops on its own while asked to promote or pause failed its recovery (for
-    example, the archived WAL ends before the target time): its FATAL line is the message."""
-    deadline = time.monotonic() + timeout
-    wanted = plan.target.action if plan.target.kind in ("time", "xid") else "promote"
-    while True:
-        if wanted == "shutdown":
-            if _server_stopped(plan, actor=actor, job=job):
-                return "shut down"
-        else:
-            try:
-                in_recovery, pause = run_sql(
-                    target,
-                    "backups:restore-state",
-                    actor=actor,
-                    job=job,
-                    action=audit.BACKUP_COMMAND,
-                    job_log=False,
-                ).rows[0]
-            except ExecutorError:
-                if _server_stopped(plan, actor=actor, job=job):
-                    raise ExpectedFailure(
-                        f"PostgreSQL stopped during recovery on {plan.node.name}: "
-                        f"{_why_it_stopped(plan, actor=actor, job=job)} (its log: "
-                        f"{plan.data_directory}/restore.log)."
-                    ) from None
-                in_recovery, pause = True, ""  # still starting up: try again until the deadline
-            if wanted == "promote" and in_recovery is False:
-                return "promoted"
-            if wanted == "pause" and pause == "paused":
-                return "paused"
-        if time.monotonic() > deadline:
-            raise ExpectedFailure(
-                f"Recovery did not reach its target within {timeout:.0f} s; "
-                f"see {plan.data_directory}/restore.log on {plan.node.name}."
-            )
-        time.sleep(0.5)  # polling interval; the deadline decides
-
-
-def _keep_clone_settings(plan: RestorePlan, target: PgTarget, *, actor, job) -> None:
-    """A clone keeps its own port, address and socket, archives nothing into the cluster's
-    repository and waits for no standby after a restart too (ALTER SYSTEM on the clone)."""
-    values = {
-        "port": str(plan.port),
-        "listen_addresses": plan.node.address,
-        "unix_socket_directories": plan.data_directory,
-        "archive_mode": "off",
-        "synchronous_standby_names": "",
-    }
-    for name, value in values.items():
-        statement = sql.SQL("ALTER SYSTEM SET {} = {}").format(
-            sql.Identifier(name), sql.Literal(value)
-        )
-        run_sql(target, statement, actor=actor, job=job, action=audit.BACKUP_COMMAND)
 
 
 def _finish(restore: RestoreRun, status: str, *, actor, job, **fields) -> None:
@@ -447,108 +308,11 @@ def restore_task(ctx: JobContext) -> dict:
     return {"restore": restore.pk, "status": restore.status, "check_result": restore.check_result}
 
 
-# --- follow-ups ---------------------------------------------------------------------------
-
-
-def recovery_cleanup_commands(restore: RestoreRun) -> list[list[str]]:
-    """pg_rman: remove the include line it appended to postgresql.conf, then the
-    pg_rman_recovery.conf it included (in that order: an include of a missing file stops the
-    server). recovery.signal is removed by PostgreSQL itself when recovery ends."""
-    data = restore.target_data_directory
-    pg_rman.check_path("target_data_directory", data)
-    return [
-        ["sed", "-i", "-e", r"/^include = 'pg_rman_recovery\.conf'/d", f"{data}/postgresql.conf"],
-        ["rm", "-f", "--", f"{data}/pg_rman_recovery.conf"],
-    ]
-
-
-# What pgBackRest writes into postgresql.auto.conf for a restore (PostgreSQL 12 and later).
-PGBACKREST_RECOVERY_SETTINGS = (
-    "restore_command",
-    "recovery_target_time",
-    "recovery_target_xid",
-    "recovery_target_timeline",
-    "recovery_target_action",
-    "recovery_target_inclusive",
-)
-
-
-def remove_recovery_settings(restore: RestoreRun, *, actor, job=None) -> RestoreRun:
-    """Remove the recovery settings the engine left once recovery is over (pg_rman: its
-    include and pg_rman_recovery.conf; pgBackRest: ALTER SYSTEM RESET of what it wrote into
-    postgresql.auto.conf), so a later restart does not carry them. Refused while the restore
-    has not succeeded. Idempotent; audited (each remote step by the executor, the change with
-    audit.BACKUP_RESTORE)."""
-    if restore.status != RestoreStatus.SUCCEEDED:
-        raise RestoreRefused("Only after a successful restore: recovery must be over.")
-    detail = restore.detail
-    if detail.recovery_settings_removed is not None:
-        return restore
-    node = restore.target_node
-    if restore.catalog.engine == Engine.PG_RMAN:
-        for argv in recovery_cleanup_commands(restore):
-            run_command(
-                node, argv, actor=actor, job=job, action=audit.BACKUP_COMMAND, sudo_user=OS_USER
-            )
-    else:
-        target = restored_target(plan_of(restore))
-        for name in PGBACKREST_RECOVERY_SETTINGS:
-            statement = sql.SQL("ALTER SYSTEM RESET {}").format(sql.Identifier(name))
-            run_sql(target, statement, actor=actor, job=job, action=audit.BACKUP_COMMAND)
-    with transaction.atomic():
-        RestoreDetail.objects.filter(pk=detail.pk).update(recovery_settings_removed=timezone.now())
-        audit.append(
-            audit.BACKUP_RESTORE,
-            actor=actor,
-            source=_source(job),
-            node=node.name,
-            target=f"restore_run:{restore.pk}",
-            job_id=job.pk if job else None,
-            output="recovery settings removed after the restore",
-        )
-    restore.detail.refresh_from_db()
-    return restore
-
-
-def queue_cleanup(restore: RestoreRun, *, actor) -> "jobs.Job":
-    """Queue remove_recovery_settings as the job backups.restore_cleanup."""
-    if restore.status != RestoreStatus.SUCCEEDED:
-        raise RestoreRefused("Only after a successful restore: recovery must be over.")
-    return jobs.enqueue(
-        "backups.restore_cleanup",
-        f"Remove recovery settings after restore #{restore.pk}",
-        user=actor,
-        params={"restore": restore.pk},
-        target=restore,
-    )
-
-
-@job_task("backups.restore_cleanup")
-def restore_cleanup_task(ctx: JobContext) -> dict:
-    restore = RestoreRun.objects.select_related("catalog", "cluster", "target_node", "detail").get(
-        pk=ctx.job.params["restore"]
-    )
-    remove_recovery_settings(restore, actor=ctx.user, job=ctx.job)
-    return {"restore": restore.pk}
-
-
-def queue_full_backup(restore: RestoreRun, *, actor) -> BackupRun:
-    """The follow-up pg_rman's documentation asks for: a new full backup of the cluster
-    (after an in-place restore its timeline changed). Queued by backups.actions.start_backup
-    (one backup at a time per cluster: refused with its message otherwise)."""
-    run = start_backup(restore.catalog, "full", actor=actor)
-    RestoreDetail.objects.filter(restore=restore).update(full_backup=run)
-    return run
-
-
 __all__ = [
     "PgBackRestFailed",
     "PgRmanFailed",
     "RestoreRefused",
     "start_restore",
     "run_restore",
-    "remove_recovery_settings",
-    "queue_full_backup",
-    "queue_cleanup",
     "plan_of",
 ]

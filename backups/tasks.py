@@ -32,4 +32,4 @@ def detect_missed() -> None:
 # Jobs living in their area's module: the restore wizard's (backups.restore,
 # backups.restore_cleanup), backup assurance's (test restores, WAL archive checks) and the
 # weekly report mail's (backups.mail_report_scheduled, backups.mail_report).
-from backups import assurance_tasks, report_mail, restore  # noqa: E402, F401
+from backups import assurance_tasks, report_mail, restore, restore_followups  # noqa: E402, F401

@@ -5,7 +5,7 @@ target node, step 3 the recovery target, step 4 the plan (backup and WAL used), 
 results read on the target host, and the typed confirmation, POSTed to restore_start which
 calls backups.restore.start_restore (one action: refused with a message on the field, nothing
 queued). A restore's page (backups.view_restorerun: DBAs, managers, auditors) shows its plan,
-pre-checks, outcome and the follow-ups, which DBAs start from there.
+pre-checks, outcome and the follow-ups (backups.restore_followups), which DBAs start from there.
 """
 
 from django.contrib import messages
@@ -16,6 +16,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from backups import restore as actions
+from backups import restore_followups as followups
 from backups.actions import BackupRefused
 from backups.models import RestoreRun
 from backups.restore_checks import run_prechecks
@@ -155,7 +156,7 @@ def restore_cleanup(request, pk: int):
     run = _restore(request.user, pk)
     require_perm(request.user, "backups.change_restorerun")
     try:
-        job = actions.queue_cleanup(run, actor=request.user)
+        job = followups.queue_cleanup(run, actor=request.user)
     except actions.RestoreRefused as exc:
         messages.error(request, str(exc))
         return redirect("backups:restore_detail", pk=run.pk)
@@ -169,7 +170,7 @@ def restore_full_backup(request, pk: int):
     run = _restore(request.user, pk)
     require_perm(request.user, "backups.add_backuprun")
     try:
-        backup = actions.queue_full_backup(run, actor=request.user)
+        backup = followups.queue_full_backup(run, actor=request.user)
     except BackupRefused as exc:
         messages.error(request, str(exc))
         return redirect("backups:restore_detail", pk=run.pk)

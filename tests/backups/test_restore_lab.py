@@ -19,7 +19,7 @@ import pytest
 from django.utils import timezone
 from psycopg import sql
 
-from backups import actions, restore
+from backups import actions, restore, restore_followups, restore_server
 from backups.models import BackupCatalog, BackupPolicy, RestoreRun
 from backups.restore_plan import PlanError, make_plan, parse_target
 from clusters.models import Node
@@ -157,7 +157,7 @@ def test_a_restore_to_a_noted_time_onto_bare1_has_exactly_the_rows_before_it(
     assert run.backup == full and run.duration.total_seconds() > 0 and not run.test_restore
 
     # On the restored server itself (bare1:5433), and db1 still has every row.
-    clone = restore.restored_target(restore.plan_of(run))
+    clone = restore_server.restored_target(restore.plan_of(run))
     assert (clone.host, clone.port) == (bare1.address, CLONE_PORT)
     rows = run_sql(
         clone,
@@ -174,8 +174,8 @@ def test_a_restore_to_a_noted_time_onto_bare1_has_exactly_the_rows_before_it(
     assert "recovery_target_time" in auto and "archive_mode = 'off'" in auto
 
     # Follow-up: the recovery settings go (as pg_rman's documentation asks after a restore).
-    cleanup = restore.queue_cleanup(run, actor=dba)
-    assert jobs.run_job(cleanup.pk, restore.restore_cleanup_task.body) == "succeeded"
+    cleanup = restore_followups.queue_cleanup(run, actor=dba)
+    assert jobs.run_job(cleanup.pk, restore_followups.restore_cleanup_task.body) == "succeeded"
     auto = (clone_dir / "postgresql.auto.conf").read_text()
     assert "recovery_target_time" not in auto and "restore_command" not in auto
     run.detail.refresh_from_db()
@@ -217,7 +217,7 @@ def test_a_restore_to_a_noted_time_onto_bare1_has_exactly_the_rows_before_it(
             "-l",
             str(clone_dir / "restore.log"),
             "-o",
-            restore._start_options(plan),
+            restore_server.start_options(plan),
             "-w",
             "start",
         ],

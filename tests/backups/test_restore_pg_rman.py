@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
-from backups import actions, restore
+from backups import actions, restore, restore_followups
 from backups.drivers import pg_rman
 from backups.models import BackupCatalog, RestoreRun
 from backups.restore_plan import make_plan, parse_target
@@ -120,6 +120,6 @@ def test_a_pg_rman_restore_to_a_noted_time_onto_bare1_has_exactly_the_rows_befor
     run.refresh_from_db()
     assert (run.status, run.check_result, run.check_ok) == ("succeeded", "{1,2,3,4,5}", True)
     assert (clone / "pg_rman_recovery.conf").exists()
-    restore.remove_recovery_settings(run, actor=dba)
+    restore_followups.remove_recovery_settings(run, actor=dba)
     assert not (clone / "pg_rman_recovery.conf").exists()
     assert "pg_rman_recovery.conf" not in (clone / "postgresql.conf").read_text()

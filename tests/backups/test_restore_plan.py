@@ -9,7 +9,7 @@ import pytest
 from backups import actions
 from backups.drivers import pg_rman
 from backups.models import BackupCatalog, BackupRun
-from backups.restore import recovery_cleanup_commands
+from backups.restore_followups import recovery_cleanup_commands
 from backups.restore_plan import PlanError, make_plan, parse_target, wal_segment
 from clusters.models import Node
 from tests import factories
