@@ -1,5 +1,6 @@
-"""pg_hba.conf as rules: parse (comments kept), render, validate, diff. Pure: no I/O.
-The lint of a rule list is clusters.hbalint.
+"""pg_hba.conf as rules: tokenize, parse (comments kept), render. Pure: no I/O.
+Checking one rule is clusters.hba_validate, comparing rule lists and files clusters.hba_diff,
+the lint of a rule list clusters.hbalint.
 
 The tokenizer follows PostgreSQL 15's (src/backend/libpq/hba.c, checked against a real 15
 server's pg_hba_file_rules): a line ending with a backslash continues on the next one (also
@@ -16,7 +17,6 @@ and a footer (comments after the last rule). `render(parse(text))` normalises la
 `parse(render(rules))` gives the same rules back (tested with random rules).
 """
 
-import difflib
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
@@ -28,44 +28,11 @@ METHODS = (
 )  # fmt: skip
 TARGETS = ("both", "primary", "standbys")
 DB_KEYWORDS = ("all", "sameuser", "samerole", "samegroup", "replication")
-USER_KEYWORDS = ("all",)
 ADDRESS_KEYWORDS = ("all", "samehost", "samenet")
 _KEYWORDS = set(DB_KEYWORDS) | set(ADDRESS_KEYWORDS)
-# Options PostgreSQL 15 accepts, and the methods each is valid for (None: any method, but only
-# on hostssl lines).
-OPTION_METHODS: dict[str, tuple[str, ...] | None] = {
-    "map": ("ident", "peer", "gss", "sspi", "cert"),
-    "clientcert": None,
-    "clientname": None,
-    "pamservice": ("pam",),
-    "pam_use_hostname": ("pam",),
-    **{
-        name: ("ldap",)
-        for name in (
-            "ldapurl", "ldaptls", "ldapscheme", "ldapserver", "ldapport", "ldapbinddn",
-            "ldapbindpasswd", "ldapsearchattribute", "ldapsearchfilter", "ldapbasedn",
-            "ldapprefix", "ldapsuffix",
-        )
-    },
-    "krb_realm": ("gss", "sspi"),
-    "include_realm": ("gss", "sspi"),
-    "compat_realm": ("sspi",),
-    "upn_username": ("sspi",),
-    **{
-        name: ("radius",)
-        for name in ("radiusservers", "radiussecrets", "radiusports", "radiusidentifiers")
-    },
-}  # fmt: skip
 SECRET_OPTIONS = ("ldapbindpasswd", "radiussecrets")
 MASK = "********"
-MAX_TOKEN = 255  # PostgreSQL's MAX_TOKEN is 256 bytes with the terminating NUL
-MAX_NAME = 63  # NAMEDATALEN - 1: longer database and role names never match
 _BLANKS = " \t\r"
-_HOSTNAME = re.compile(
-    r"^\.?[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}"
-    r"[A-Za-z0-9_])?)*$"
-)
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 # --- Tokens -------------------------------------------------------------------------------------
@@ -418,253 +385,7 @@ def for_role(rules: list[Rule], role: str) -> list[Rule]:
     return [r for r in rules if r.target in wanted]
 
 
-# --- Validation ---------------------------------------------------------------------------------
-
-
-def _check_names(text: str, keywords: tuple[str, ...], what: str) -> list[str]:
-    try:
-        tokens = parse_field(text)
-    except FieldError as e:
-        return [f"The {what} {e}."]
-    errors = []
-    for token in tokens:
-        t = token.text
-        if _CONTROL.search(t):
-            errors.append(f"The {what} cannot hold control characters.")
-        elif len(t.encode()) > MAX_TOKEN:
-            errors.append(f"{t[:20]}… is longer than {MAX_TOKEN} bytes.")
-        elif not token.quoted and t[:1] == "@":
-            if len(t) == 1:
-                errors.append("@ must be followed by a file name.")
-        elif not token.quoted and t[:1] == "+" and "user" in what:
-            if len(t) == 1:
-                errors.append("+ must be followed by a role name.")
-            elif len(t[1:].encode()) > MAX_NAME:
-                errors.append(f"Role name {t[1:21]}… is longer than {MAX_NAME} bytes.")
-        elif token.is_keyword(*keywords):
-            continue
-        elif t == "":
-            errors.append(f"An empty {what} matches nothing.")
-        elif len(t.encode()) > MAX_NAME:
-            errors.append(f"Name {t[:20]}… is longer than {MAX_NAME} bytes and never matches.")
-    return errors
-
-
-def mask_bits(mask: str, version: int) -> int | None:
-    """The prefix length of a contiguous netmask, or None."""
-    try:
-        m = ipaddress.ip_address(mask)
-    except ValueError:
-        return None
-    if m.version != version:
-        return None
-    bits = m.max_prefixlen
-    value = int(m)
-    ones = bin(value).count("1")
-    return ones if value == ((1 << bits) - 1) ^ ((1 << (bits - ones)) - 1) else None
-
-
-def _check_address(rule: Rule) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-    if rule.conn_type == "local":
-        if rule.address or rule.netmask:
-            errors["address"] = ["A local (Unix socket) rule has no address."]
-        return errors
-    if not rule.address.strip():
-        return {"address": [f"A {rule.conn_type} rule needs an address."]}
-    try:
-        tokens = parse_field(rule.address)
-    except FieldError:
-        tokens = []
-    if len(tokens) != 1:
-        return {"address": [
-            f"{rule.address.strip()!r} is not one IP address with /mask, host name, all, "
-            "samehost or samenet."
-        ]}  # fmt: skip
-    token = tokens[0]
-    text = token.text
-    if token.is_keyword(*ADDRESS_KEYWORDS) or (not _is_ip(text) and "/" not in text):
-        if rule.netmask:
-            errors["netmask"] = ["A netmask goes only with an IP address."]
-        if not token.is_keyword(*ADDRESS_KEYWORDS) and (
-            len(text) > 253 or not _HOSTNAME.match(text)
-        ):
-            errors["address"] = [
-                f"{text!r} is not an IP address with /mask, a host name, all, samehost or samenet."
-            ]
-        return errors
-    if "/" in text:
-        if rule.netmask:
-            errors["netmask"] = ["Give either address/mask (CIDR) or a separate netmask."]
-        host, _, bits = text.partition("/")
-        try:
-            ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            if not _is_ip(host):
-                message = f"{host!r} is not an IP address (a host name takes no /mask)."
-            else:
-                limit = 32 if ":" not in host else 128
-                message = f"Invalid CIDR mask /{bits}: give 0 to {limit}."
-            errors["address"] = [message]
-            return errors
-        if not bits.isdigit():
-            errors["address"] = [f"Invalid CIDR mask /{bits}."]
-        return errors
-    version = ipaddress.ip_address(text).version
-    if not rule.netmask:
-        errors["netmask"] = [f"{text} needs a netmask here, or write it as {text}/bits."]
-    elif mask_bits(rule.netmask, version) is None:
-        errors["netmask"] = [
-            f"{rule.netmask!r} is not a contiguous IPv{version} netmask like "
-            + ("255.255.255.0." if version == 4 else "ffff:ffff:ffff:ffff::.")
-        ]
-    return errors
-
-
-_YES_NO = ("0", "1")
-
-
-def _check_option_values(rule: Rule, opts: dict[str, str]) -> list[str]:
-    e = []
-    for name, value in rule.options:
-        if _CONTROL.search(value):
-            e.append(f"{name}: control characters are not allowed.")
-        elif len(f"{name}={value}".encode()) > MAX_TOKEN:
-            e.append(f"{name}: longer than {MAX_TOKEN} bytes.")
-    if "clientcert" in opts:
-        allowed = ("verify-full",) if rule.method == "cert" else ("verify-ca", "verify-full")
-        if opts["clientcert"] not in allowed:
-            e.append(f"clientcert must be {' or '.join(allowed)} (for method {rule.method}).")
-    if "clientname" in opts and opts["clientname"] not in ("CN", "DN"):
-        e.append("clientname must be CN or DN.")
-    for flag in ("pam_use_hostname", "ldaptls", "include_realm", "compat_realm", "upn_username"):
-        if flag in opts and opts[flag] not in _YES_NO:
-            e.append(f"{flag} must be 0 or 1.")
-    if "ldapport" in opts and not (
-        opts["ldapport"].isdigit() and 1 <= int(opts["ldapport"]) <= 65535
-    ):
-        e.append("ldapport must be a port number from 1 to 65535.")
-    if "ldapscheme" in opts and opts["ldapscheme"] not in ("ldap", "ldaps"):
-        e.append("ldapscheme must be ldap or ldaps.")
-    if "ldapurl" in opts and not re.match(r"^ldaps?://", opts["ldapurl"]):
-        e.append("ldapurl must start with ldap:// or ldaps://.")
-    for name in ("map", "pamservice", "ldapserver", "krb_realm", "ldapbasedn"):
-        if name in opts and not opts[name].strip():
-            e.append(f"{name} needs a value.")
-    return e
-
-
-def _check_method_options(rule: Rule, opts: dict[str, str]) -> list[str]:
-    e = []
-    m = rule.method
-    if m == "ldap":
-        has = set(opts)
-        simple = has & {"ldapprefix", "ldapsuffix"}
-        search = has & {"ldapbasedn", "ldapbinddn", "ldapbindpasswd", "ldapsearchattribute",
-                        "ldapsearchfilter", "ldapurl"}  # fmt: skip
-        if simple and search:
-            e.append(
-                "ldapprefix/ldapsuffix (simple bind) cannot be combined with "
-                f"{', '.join(sorted(search))} (search+bind)."
-            )
-        if not ({"ldapbasedn", "ldapprefix", "ldapsuffix", "ldapurl"} & has):
-            e.append("ldap needs ldapbasedn (search+bind) or ldapprefix/ldapsuffix (simple bind).")
-        if not ({"ldapserver", "ldapurl", "ldapbasedn"} & has):
-            e.append("ldap needs ldapserver (or ldapurl).")
-        if {"ldapsearchattribute", "ldapsearchfilter"} <= has:
-            e.append("ldapsearchattribute and ldapsearchfilter cannot be used together.")
-    if m == "radius":
-        if "radiusservers" not in opts or "radiussecrets" not in opts:
-            e.append("radius needs radiusservers and radiussecrets.")
-        else:
-            servers = len(opts["radiusservers"].split(","))
-            for name in ("radiussecrets", "radiusports", "radiusidentifiers"):
-                if name in opts:
-                    count = len(opts[name].split(","))
-                    if count not in (1, servers):
-                        e.append(
-                            f"{name}: give 1 value or one per server ({servers}), not {count}."
-                        )
-            if "radiusports" in opts and not all(
-                p.strip().isdigit() and 1 <= int(p) <= 65535 for p in opts["radiusports"].split(",")
-            ):
-                e.append("radiusports must be port numbers from 1 to 65535.")
-    return e
-
-
-def _check_options(rule: Rule) -> list[str]:
-    seen: dict[str, str] = {}
-    e = []
-    for name, value in rule.options:
-        if name in seen:
-            e.append(f"{name} is given twice.")
-        seen[name] = value
-        if name not in OPTION_METHODS:
-            e.append(f"Unknown option {name!r}.")
-            continue
-        methods = OPTION_METHODS[name]
-        if methods is None:
-            if rule.conn_type != "hostssl":
-                e.append(f"{name} is only valid on hostssl rules.")
-        elif rule.method not in methods:
-            e.append(f"{name} is only valid for method {', '.join(methods)}.")
-    if e:
-        return e
-    return _check_option_values(rule, seen) + _check_method_options(rule, seen)
-
-
-def validate(rule: Rule) -> dict[str, list[str]]:
-    """Every problem of one rule, by field name (conn_type, database, user, address, netmask,
-    method, options, comment, target); empty when PostgreSQL 15 should accept it. What only the
-    server can know (SSL on or off, a RADIUS host that does not resolve, an @file that is
-    missing) is left to the server check at apply time."""
-    errors: dict[str, list[str]] = {}
-
-    def add(name: str, messages: list[str]) -> None:
-        if messages:
-            errors.setdefault(name, []).extend(messages)
-
-    if rule.target not in TARGETS:
-        add("target", [f"Choose one of {', '.join(TARGETS)}."])
-    if rule.conn_type not in CONN_TYPES:
-        add("conn_type", [f"Choose one of {', '.join(CONN_TYPES)}."])
-        return errors
-    add("database", _check_names(rule.database, DB_KEYWORDS, "database"))
-    add("user", _check_names(rule.user, USER_KEYWORDS, "user"))
-    for name, messages in _check_address(rule).items():
-        add(name, messages)
-    if rule.method not in METHODS:
-        add("method", [f"Choose one of {', '.join(METHODS)}."])
-    elif rule.method == "peer" and rule.conn_type != "local":
-        add("method", ["peer works only on local (Unix socket) rules; use ident over TCP."])
-    elif rule.method == "gss" and rule.conn_type == "local":
-        add("method", ["gss is not supported on local (Unix socket) rules."])
-    elif rule.method == "cert" and rule.conn_type != "hostssl":
-        add("method", ["cert works only on hostssl rules."])
-    else:
-        add("options", _check_options(rule))
-    comment_lines = rule.comment.split("\n")
-    if any(line.rstrip("\r").endswith("\\") for line in comment_lines):
-        add("comment", ["A comment line cannot end with a backslash (it would join the next)."])
-    if _CONTROL.search(rule.comment.replace("\n", "")):
-        add("comment", ["The comment cannot hold control characters."])
-    return errors
-
-
-def normalise(rule: Rule) -> Rule:
-    """The same rule with its fields in canonical form (call on a rule that validates)."""
-    return replace(
-        rule,
-        database=render_field(parse_field(rule.database)),
-        user=render_field(parse_field(rule.user)),
-        address=render_field(parse_field(rule.address)) if rule.address.strip() else "",
-        netmask=rule.netmask.strip(),
-        comment="\n".join(line.rstrip() for line in rule.comment.replace("\r", "").split("\n"))
-        .strip("\n"),
-    )  # fmt: skip
-
-
-# --- Comparing ----------------------------------------------------------------------------------
+# --- Secrets ------------------------------------------------------------------------------------
 
 
 def mask_secrets(text: str) -> str:
@@ -675,50 +396,3 @@ def mask_secrets(text: str) -> str:
 
 def secrets_of(rules: list[Rule]) -> list[str]:
     return [v for r in rules for k, v in r.options if k in SECRET_OPTIONS and v]
-
-
-def unified_diff(old: str, new: str, old_name: str, new_name: str) -> str:
-    """A unified diff of two file texts with secret option values masked; "" when equal."""
-    lines = difflib.unified_diff(
-        mask_secrets(old).splitlines(), mask_secrets(new).splitlines(), old_name, new_name,
-        lineterm="",
-    )  # fmt: skip
-    return "\n".join(lines)
-
-
-def rule_changes(have: list[Rule], want: list[Rule]) -> list[str]:
-    """What differs between two rule lists as PostgreSQL sees them (comments ignored), in
-    words: rules only in `want`, only in `have`, or in another order."""
-    a, b = [r.key() for r in have], [r.key() for r in want]
-    changes = []
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
-        for rule in have[i1:i2]:
-            if rule.key() in b:
-                changes.append(f"moved: {mask_secrets(rule.line())}")
-            else:
-                changes.append(f"only on the node: {mask_secrets(rule.line())}")
-        for rule in want[j1:j2]:
-            if rule.key() not in a:
-                changes.append(f"missing on the node: {mask_secrets(rule.line())}")
-    return changes
-
-
-def merge_nodes(primary: list[Rule], standby: list[Rule] | None) -> list[Rule]:
-    """One rule list from a primary's and a standby's rules: rules both have in the same order
-    target both, the others the node they were found on. Comments come from the primary."""
-    if standby is None:
-        return [replace(r, target="both") for r in primary]
-    merged = []
-    matcher = difflib.SequenceMatcher(
-        a=[r.key() for r in primary], b=[r.key() for r in standby], autojunk=False
-    )
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            merged += [replace(r, target="both") for r in primary[i1:i2]]
-            continue
-        merged += [replace(r, target="primary") for r in primary[i1:i2]]
-        merged += [replace(r, target="standbys") for r in standby[j1:j2]]
-    return merged

@@ -5,7 +5,8 @@ earlier one. Pure: works on clusters.hba.Rule lists, no server involved."""
 import ipaddress
 from dataclasses import dataclass
 
-from clusters.hba import FieldError, Rule, mask_bits, parse_field
+from clusters.hba import FieldError, Rule, parse_field
+from clusters.hba_validate import mask_bits
 
 
 @dataclass(frozen=True)

@@ -201,7 +201,7 @@ def baseline_check_all() -> None:
 @jobs.job_task("clusters.hba_apply")
 def hba_apply(ctx: JobContext) -> dict:
     """Send one pg_hba version to the cluster's nodes (an apply or a rollback)."""
-    from clusters.actions import hba as hba_actions
+    from clusters.actions import hba_apply as hba_actions
     from clusters.models import HbaVersion
 
     version = (
@@ -221,7 +221,7 @@ def hba_apply(ctx: JobContext) -> dict:
 @jobs.job_task("clusters.hba_read")
 def hba_read(ctx: JobContext) -> dict:
     """Read the nodes' pg_hba.conf (drift); with params adopt, import them as the rules."""
-    from clusters.actions import hba as hba_actions
+    from clusters.actions import hba_live as hba_actions
 
     cluster = Cluster.objects.filter(pk=ctx.job.params["cluster"]).first()
     if cluster is None:

@@ -26,6 +26,8 @@ from rest_framework.response import Response
 
 from clusters import access, hba, hbalint
 from clusters.actions import hba as actions
+from clusters.actions import hba_apply as apply_actions
+from clusters.actions import hba_live as live_actions
 from clusters.api import router
 from clusters.forms.hba import HbaRuleForm, masked_options
 from clusters.models import HbaVersion
@@ -110,7 +112,7 @@ class HbaViewSet(viewsets.ViewSet):
         cluster = self._cluster(request, pk)
         ruleset = actions.ruleset_of(cluster)
         objects = list(ruleset.rules.all())
-        drift, between = actions.drift_report(cluster)
+        drift, between = live_actions.drift_report(cluster)
         return Response({
             "cluster": cluster.name, "header": ruleset.header, "footer": ruleset.footer,
             "rules": [_rule_json(o) for o in objects],
@@ -185,7 +187,7 @@ class HbaViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["get"])
     def preview(self, request, pk=None):
         cluster = self._cluster(request, pk)
-        drift, _ = actions.drift_report(cluster)
+        drift, _ = live_actions.drift_report(cluster)
         return Response({"nodes": [
             {"node": d.node.name, "role": d.node.role, "path": d.live.path if d.live else "",
              "text": hba.mask_secrets(d.expected), "diff": d.diff,
@@ -203,8 +205,8 @@ class HbaViewSet(viewsets.ViewSet):
         body = ConfirmSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            job = actions.start_apply(cluster, confirm=body.validated_data["confirm"],
-                                      actor=request.user, source=API)  # fmt: skip
+            job = apply_actions.start_apply(cluster, confirm=body.validated_data["confirm"],
+                                            actor=request.user, source=API)  # fmt: skip
         except actions.HbaRefused as e:
             raise _refused(e) from None
         return self._job(job, version=job.params["version"])
@@ -216,7 +218,7 @@ class HbaViewSet(viewsets.ViewSet):
         body = RollbackSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            job = actions.start_rollback(
+            job = apply_actions.start_rollback(
                 cluster, body.validated_data["version"], confirm=body.validated_data["confirm"],
                 actor=request.user, source=API,
             )  # fmt: skip
@@ -232,7 +234,7 @@ class HbaViewSet(viewsets.ViewSet):
         adopt = body.validated_data["adopt"]
         cluster = self._cluster(request, pk, perm="change")
         try:
-            job = actions.start_read(cluster, adopt=adopt, actor=request.user, source=API)
+            job = live_actions.start_read(cluster, adopt=adopt, actor=request.user, source=API)
         except actions.HbaRefused as e:
             raise _refused(e) from None
         return self._job(job)

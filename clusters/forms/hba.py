@@ -2,7 +2,7 @@
 
 from django import forms
 
-from clusters import hba
+from clusters import hba, hba_validate
 from clusters.models.hba import Target
 
 
@@ -23,8 +23,8 @@ def unmask(options: tuple, previous: hba.Rule | None) -> tuple:
 
 
 class HbaRuleForm(forms.Form):
-    """One pg_hba.conf rule. Every field is checked by clusters.hba.validate, and each problem
-    is shown on the field it concerns; nothing is saved while one remains."""
+    """One pg_hba.conf rule. Every field is checked by clusters.hba_validate.validate, and each
+    problem is shown on the field it concerns; nothing is saved while one remains."""
 
     target = forms.ChoiceField(choices=Target.choices, initial=Target.BOTH, label="Applies to")
     conn_type = forms.ChoiceField(
@@ -82,7 +82,7 @@ class HbaRuleForm(forms.Form):
             address=data["address"], netmask=data["netmask"], method=data["method"],
             options=options, comment=data["comment"], target=data["target"],
         )  # fmt: skip
-        for name, messages in hba.validate(rule).items():
+        for name, messages in hba_validate.validate(rule).items():
             self.add_error(name if name in self.fields else None, " ".join(messages))
         if not self.errors:
             self.cleaned_data["rule"] = rule

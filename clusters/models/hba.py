@@ -37,7 +37,8 @@ class HbaRuleSet(models.Model):
 
 class HbaRule(models.Model):
     """One record of pg_hba.conf, at `position` (0-based) in its rule set. Field texts are in
-    canonical pg_hba form (clusters.hba.normalise); options are [name, value] pairs in order."""
+    canonical pg_hba form (clusters.hba_validate.normalise); options are [name, value] pairs in
+    order."""
 
     ruleset = models.ForeignKey(HbaRuleSet, on_delete=models.CASCADE, related_name="rules")
     position = models.PositiveIntegerField()

@@ -8,8 +8,10 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from clusters import access, hba, hbalint
+from clusters import access, hba, hba_validate, hbalint
 from clusters.actions import hba as actions
+from clusters.actions import hba_apply as apply_actions
+from clusters.actions import hba_live as live_actions
 from clusters.forms.hba import ConfirmForm, HbaRuleForm, masked_options
 from clusters.models import HbaVersion
 from console.models import AuditEntry
@@ -34,7 +36,7 @@ def _rows(ruleset):
 def hba_detail(request, pk: int):
     cluster = access.get_cluster_for_hba(request.user, pk)
     ruleset = actions.ruleset_of(cluster)
-    drift, between = actions.drift_report(cluster)
+    drift, between = live_actions.drift_report(cluster)
     context = {
         "cluster": cluster,
         "ruleset": ruleset,
@@ -115,9 +117,9 @@ def hba_rule_delete(request, pk: int, rule_pk: int):
 @login_required
 def hba_preview(request, pk: int):
     cluster = access.get_cluster_for_hba(request.user, pk)
-    drift, _between = actions.drift_report(cluster)
+    drift, _between = live_actions.drift_report(cluster)
     ruleset = actions.ruleset_of(cluster)
-    errors = [(i + 1, hba.validate(r)) for i, r in enumerate(ruleset.rules_list())]
+    errors = [(i + 1, hba_validate.validate(r)) for i, r in enumerate(ruleset.rules_list())]
     context = {
         "cluster": cluster,
         "drift": drift,
@@ -139,8 +141,8 @@ def hba_apply(request, pk: int):
         messages.error(request, form.errors["confirm"][0])
         return redirect("clusters:hba_preview", pk=cluster.pk)
     try:
-        job = actions.start_apply(cluster, confirm=form.cleaned_data["confirm"],
-                                  actor=request.user)  # fmt: skip
+        job = apply_actions.start_apply(cluster, confirm=form.cleaned_data["confirm"],
+                                        actor=request.user)  # fmt: skip
     except actions.HbaRefused as e:
         messages.error(request, str(e))
         return redirect("clusters:hba_preview", pk=cluster.pk)
@@ -157,8 +159,8 @@ def hba_rollback(request, pk: int, number: int):
         messages.error(request, form.errors["confirm"][0])
         return redirect("clusters:hba_version", pk=cluster.pk, number=number)
     try:
-        job = actions.start_rollback(cluster, number, confirm=form.cleaned_data["confirm"],
-                                     actor=request.user)  # fmt: skip
+        job = apply_actions.start_rollback(cluster, number, confirm=form.cleaned_data["confirm"],
+                                           actor=request.user)  # fmt: skip
     except actions.HbaRefused as e:
         messages.error(request, str(e))
         return redirect("clusters:hba_detail", pk=cluster.pk)
@@ -172,8 +174,8 @@ def hba_read(request, pk: int):
     adopt = request.POST.get("adopt") == "1"
     cluster = access.get_cluster_for_hba(request.user, pk, perm="change")
     try:
-        job = actions.start_read(cluster, adopt=adopt, actor=request.user,
-                                 source=AuditEntry.Source.UI)  # fmt: skip
+        job = live_actions.start_read(cluster, adopt=adopt, actor=request.user,
+                                      source=AuditEntry.Source.UI)  # fmt: skip
     except actions.HbaRefused as e:
         messages.error(request, str(e))
         return redirect("clusters:hba_detail", pk=cluster.pk)

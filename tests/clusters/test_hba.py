@@ -1,5 +1,6 @@
-"""clusters/hba.py without servers: parsing (files recorded from initdb 15 and the lab's db1),
-rendering, round trips over random rules, field validation, lint, diffs and merging.
+"""clusters/hba.py, hba_validate.py, hba_diff.py and hbalint.py without servers: parsing (files
+recorded from initdb 15 and the lab's db1), rendering, round trips over random rules, field
+validation, lint, diffs and merging.
 
 How PostgreSQL 15 itself reads each tricky line below was checked against a real 15 server's
 pg_hba_file_rules view (the lab's db1) while writing the parser."""
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clusters import hba, hbalint
+from clusters import hba, hba_diff, hba_validate, hbalint
 from clusters.hba import Rule
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -224,7 +225,7 @@ def test_render_of_parse_is_stable_for_the_recorded_files():
     ],
 )  # fmt: skip
 def test_each_bad_field_is_named(fields, field, fragment):
-    errors = hba.validate(_rule(**fields))
+    errors = hba_validate.validate(_rule(**fields))
     assert field in errors, errors
     assert any(fragment in message for message in errors[field]), errors[field]
 
@@ -256,7 +257,7 @@ def test_each_bad_field_is_named(fields, field, fragment):
     ],
 )  # fmt: skip
 def test_valid_rules_pass(fields):
-    assert hba.validate(_rule(**fields)) == {}
+    assert hba_validate.validate(_rule(**fields)) == {}
 
 
 def test_parse_options_reads_quoted_values_and_refuses_bare_words():
@@ -266,13 +267,18 @@ def test_parse_options_reads_quoted_values_and_refuses_bare_words():
     # An unquoted comma splits the value, as on the server ("unrecognized option dc").
     split = hba.parse_options("ldapbasedn=dc=a,dc=b")
     assert split == (("ldapbasedn", "dc=a"), ("dc", "b"))
-    assert "Unknown option 'dc'." in hba.validate(_rule(method="ldap", options=split))["options"]
+    assert (
+        "Unknown option 'dc'."
+        in hba_validate.validate(_rule(method="ldap", options=split))["options"]
+    )
     with pytest.raises(hba.FieldError, match="name=value"):
         hba.parse_options("ldapserver=x foo")
 
 
 def test_normalise_writes_fields_in_canonical_form():
-    rule = hba.normalise(_rule(database=' db1,  "db2"', user='"all"', address='"10.0.0.0/8"'))
+    rule = hba_validate.normalise(
+        _rule(database=' db1,  "db2"', user='"all"', address='"10.0.0.0/8"')
+    )
     assert (rule.database, rule.user, rule.address) == ("db1,db2", '"all"', "10.0.0.0/8")
 
 
@@ -327,28 +333,28 @@ def test_secret_option_values_are_masked_in_diffs():
     new, _ = hba.render([_rule(method="ldap", options=(
         ("ldapserver", "x"), ("ldapbasedn", "b"), ("ldapbindpasswd", "hunter2 x"),
     ))])  # fmt: skip
-    diff = hba.unified_diff(old, new, "db1 (now)", "db1 (console)")
+    diff = hba_diff.unified_diff(old, new, "db1 (now)", "db1 (console)")
     assert "hunter2" not in diff and "ldapbindpasswd=********" in diff
     assert diff.startswith("--- db1 (now)\n+++ db1 (console)")
-    assert hba.unified_diff(old, old, "a", "b") == ""
+    assert hba_diff.unified_diff(old, old, "a", "b") == ""
 
 
 def test_rule_changes_ignore_comments_and_say_what_differs():
     a, b, c = _rule(database="a"), _rule(database="b"), _rule(database="c")
-    assert hba.rule_changes([a, b], [replace(a, comment="x"), b]) == []
-    assert hba.rule_changes([a, b], [a, b, c]) == [
+    assert hba_diff.rule_changes([a, b], [replace(a, comment="x"), b]) == []
+    assert hba_diff.rule_changes([a, b], [a, b, c]) == [
         "missing on the node: host c all 10.0.0.0/8 scram-sha-256"
     ]
-    assert hba.rule_changes([a, c, b], [a, b]) == [
+    assert hba_diff.rule_changes([a, c, b], [a, b]) == [
         "only on the node: host c all 10.0.0.0/8 scram-sha-256"
     ]
-    (moved,) = hba.rule_changes([b, a], [a, b])
+    (moved,) = hba_diff.rule_changes([b, a], [a, b])
     assert moved.startswith("moved: host ")
 
 
 def test_merge_gives_common_rules_to_both_and_the_rest_to_their_node():
     a, b, p, s = (_rule(database=d) for d in ("a", "b", "p", "s"))
-    merged = hba.merge_nodes([a, p, b], [a, s, b])
+    merged = hba_diff.merge_nodes([a, p, b], [a, s, b])
     assert [(r.database, r.target) for r in merged] == [
         ("a", "both"), ("p", "primary"), ("s", "standbys"), ("b", "both"),
     ]  # fmt: skip

@@ -12,12 +12,14 @@ from playwright.sync_api import expect
 
 from clusters import hba
 from clusters.actions import hba as actions
+from clusters.actions import hba_apply as apply_actions
+from clusters.actions import hba_live as live_actions
 from clusters.models import Cluster, HbaVersion
 from clusters.tasks import hba_apply, hba_read
 from console.jobs import run_job
 from console.lab.demo import register_demo
 from console.models import Job
-from tests.clusters.test_hba_apply import PROBE, _probe, lab_files  # noqa: F401 (fixture)
+from tests.clusters._hba_lab import PROBE, _probe, lab_files  # noqa: F401 (fixture)
 from tests.factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -128,7 +130,7 @@ def test_dba_edits_previews_and_applies_a_rule(lab_env, page, screenshot, e2e_br
     expect(page.locator("table.hba-drift .status-succeeded")).to_have_count(2)
     screenshot("after-apply")
     assert HbaVersion.objects.get().status == "applied"
-    assert actions.drift_report(cluster)[0][0].in_sync
+    assert live_actions.drift_report(cluster)[0][0].in_sync
 
 
 @pytest.mark.usefixtures("lab_files")
@@ -136,15 +138,17 @@ def test_refused_file_shows_the_servers_errors_and_rollback(lab_env, page, scree
     register_demo(os.environ)
     cluster = Cluster.objects.get(name="lab-pg")
     dana = make_user("dana", persona="dba")
-    assert _run(actions.start_read(cluster, adopt=True, actor=dana), hba_read.body) == "succeeded"
+    assert (
+        _run(live_actions.start_read(cluster, adopt=True, actor=dana), hba_read.body) == "succeeded"
+    )
     ruleset = cluster.hba
-    first = actions.start_apply(cluster, confirm="lab-pg", actor=dana)
+    first = apply_actions.start_apply(cluster, confirm="lab-pg", actor=dana)
     assert _run(first, hba_apply.body) == "succeeded"
     # Valid for the console, refused by the lab's servers: SSL is off there.
     rule = hba.Rule("hostssl", "all", "all", os.environ["LAB_NET"], method="scram-sha-256",
                     comment="clients over TLS")  # fmt: skip
     actions.save_rule(ruleset, rule, position=0, actor=dana)
-    refused = actions.start_apply(cluster, confirm="lab-pg", actor=dana)
+    refused = apply_actions.start_apply(cluster, confirm="lab-pg", actor=dana)
     assert _run(refused, hba_apply.body) == "failed"
 
     _sign_in(page, "dana")
