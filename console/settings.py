@@ -5,130 +5,25 @@ ImproperlyConfigured error naming the variable. Without any variable set the con
 embedded defaults: SQLite and a filesystem Celery broker under var/, so `make run` works at once.
 """
 
-import os
-import secrets
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from console.conf.env import (
+    crontab_schedule,
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    persistent_fernet_key,
+    persistent_secret,
+    sqlite_database,
+)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_str(name: str, default: str | None = None) -> str | None:
-    """A string variable; NAME_FILE, when set, names a file holding the value (for secrets)."""
-    file_name = os.environ.get(f"{name}_FILE")
-    if file_name:
-        try:
-            return Path(file_name).read_text().strip()
-        except OSError as e:
-            raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_name}: {e.strerror}") from e
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    if value.lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ImproperlyConfigured(f"{name}: expected true or false, got {value!r}")
-
-
-def env_int(name: str, default: int, minimum: int = 0) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}: expected a whole number, got {value!r}") from None
-    if number < minimum:
-        raise ImproperlyConfigured(f"{name}: must be at least {minimum}, got {number}")
-    return number
-
-
-def env_float(name: str, default: float, minimum: float = 0.0, maximum: float | None = None):
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}: expected a number, got {value!r}") from None
-    if number < minimum or (maximum is not None and number > maximum):
-        raise ImproperlyConfigured(
-            f"{name}: must be between {minimum:g} and {maximum:g}, got {number:g}"
-            if maximum is not None
-            else f"{name}: must be at least {minimum:g}, got {number:g}"
-        )
-    return number
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    value = os.environ.get(name, default)
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def persistent_secret(path: Path) -> str:
-    """A random secret kept in var/ for the embedded development defaults."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(50))
-    return path.read_text().strip()
-
-
-def persistent_fernet_key(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(Fernet.generate_key().decode())
-    return path.read_text().strip()
-
-
-def database_from_url(name: str, url: str) -> dict:
-    """Django's DATABASES entry for a postgres:// or sqlite:/// URL."""
-    parts = urlsplit(url)
-    options = dict(parse_qsl(parts.query))
-    if parts.scheme in ("postgres", "postgresql"):
-        if not parts.path.strip("/"):
-            raise ImproperlyConfigured(f"{name}: the URL names no database: {parts.scheme}://…")
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parts.path.lstrip("/")),
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": unquote(parts.hostname or ""),
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {"application_name": "dbconsole", **options},
-        }
-    if parts.scheme == "sqlite":
-        path = unquote(parts.path)
-        if not path or path == "/":
-            raise ImproperlyConfigured(f"{name}: sqlite URL needs a path: sqlite:////abs/path.db")
-        return sqlite_database(Path(path))
-    raise ImproperlyConfigured(
-        f"{name}: unsupported scheme {parts.scheme!r}; use postgres:// or sqlite:///"
-    )
-
-
-def sqlite_database(path: Path) -> dict:
-    # IMMEDIATE transactions serialize writers, so the audit chain stays one chain on SQLite.
-    return {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(path),
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
-    }
-
-
 VAR_DIR = Path(env_str("CONSOLE_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
@@ -437,26 +332,9 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 # --- The weekly backup report by mail (backups.report_mail), through the email settings above --
 BACKUP_REPORT_RECIPIENTS = env_list("BACKUP_REPORT_RECIPIENTS")  # empty: no mail is sent
 BACKUP_REPORT_SCHEDULE = env_str("BACKUP_REPORT_SCHEDULE", "0 7 * * 1") or ""  # Mondays 07:00
-
-
-def _crontab(name: str, text: str):
-    """Five cron fields (minute hour day-of-month month day-of-week) as a Celery crontab."""
-    from celery.schedules import crontab
-
-    fields = text.split()
-    try:
-        if len(fields) != 5:
-            raise ValueError("expected five cron fields: minute hour day-of-month month weekday")
-        minute, hour, day_of_month, month_of_year, day_of_week = fields
-        return crontab(minute=minute, hour=hour, day_of_month=day_of_month,
-                       month_of_year=month_of_year, day_of_week=day_of_week)  # fmt: skip
-    except ValueError as e:
-        raise ImproperlyConfigured(f"{name}: {e}, got {text!r}") from None
-
-
 CELERY_BEAT_SCHEDULE["backups.mail_report_scheduled"] = {
     "task": "backups.mail_report_scheduled",
-    "schedule": _crontab("BACKUP_REPORT_SCHEDULE", BACKUP_REPORT_SCHEDULE),
+    "schedule": crontab_schedule("BACKUP_REPORT_SCHEDULE", BACKUP_REPORT_SCHEDULE),
 }
 
 # --- People and database accounts (users) -----------------------------------------------------

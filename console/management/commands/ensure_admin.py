@@ -17,8 +17,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from console import audit
+from console.conf.env import env_str
 from console.models import AuditEntry
-from console.settings import env_str
 
 
 def _os_user() -> str:

@@ -1,0 +1,1 @@
+"""Code that console/settings.py uses to read its settings (see env.py)."""
