@@ -20,7 +20,8 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from clusters import access
-from clusters.actions.settings import SERVICES, enqueue_change, list_settings, read_row
+from clusters.actions.settings import SERVICES, enqueue_change
+from clusters.actions.settings_read import list_settings, read_row
 from clusters.api import router
 from clusters.forms.settings import SettingChangeForm
 from clusters.models import SettingChange

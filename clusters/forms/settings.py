@@ -2,7 +2,8 @@
 
 from django import forms
 
-from clusters.actions.settings import ChangeRefused, active_change, check_change
+from clusters.actions.settings import active_change
+from clusters.actions.settings_check import ChangeRefused, check_change
 
 SCOPES = [("node", "this node only"), ("cluster", "every database node of the cluster")]
 

@@ -14,7 +14,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from clusters import access
-from clusters.actions.settings import SERVICES, enqueue_change, list_settings, read_row
+from clusters.actions.settings import SERVICES, enqueue_change
+from clusters.actions.settings_read import list_settings, read_row
 from clusters.forms.settings import SettingChangeForm, SettingsFilterForm
 from clusters.models import Node, SettingChange
 from clusters.serversettings import mariadb_key_order, pg_key_order, pg_shown

@@ -187,7 +187,7 @@ def _node(service: str, **fields):
 
 
 def test_check_change_refuses_what_the_row_says_cannot_work():
-    from clusters.actions.settings import AccessWouldBeLost, ChangeRefused, check_change
+    from clusters.actions.settings_check import AccessWouldBeLost, ChangeRefused, check_change
 
     pg = _node("postgresql")
     with pytest.raises(ChangeRefused, match="from its command line"):
