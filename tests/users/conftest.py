@@ -1,5 +1,6 @@
 """Fixtures of the users tests: the lab's slapd as its admin sees it, with helpers that change
-entries and put them back exactly, and the lab's clusters registered as in `lab up --demo`."""
+entries and put them back exactly, the lab's clusters registered as in `lab up --demo`, and the
+cleanup of what a test created on the lab's servers (tests/users/labdb.py)."""
 
 import os
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ import ldap.modlist
 import pytest
 
 from console.lab import seed
+from tests.users.labdb import Cleanup
 
 
 class Directory:
@@ -90,3 +92,11 @@ def demo(lab_env):
 
     register_demo({**os.environ, **lab_env})
     return {c.name: c for c in Cluster.objects.all()}
+
+
+@pytest.fixture
+def cleanup(lab_env) -> Iterator[Cleanup]:
+    """Drops, at the end, the roles, users and databases the test named (labdb.Cleanup)."""
+    c = Cleanup(lab_env)
+    yield c
+    c.run()

@@ -1,12 +1,17 @@
 """Direct connections to the lab's servers for the lifecycle tests: the test sets up and checks
 the server itself (the console goes through its executor only). Every role or user a test
-creates is dropped by `Cleanup` at the end, also when the test fails."""
+creates is dropped by `Cleanup` at the end, also when the test fails (the `cleanup` fixture of
+conftest.py). With the helpers the account tests share: a role or user created on the server
+(`pg_create`, `my_create`) and its console row (`pg_account`, `my_account`)."""
 
 import MySQLdb
 import psycopg
 from psycopg import sql
 
 from console.executor.sql import quote_mysql_account
+
+EVIL = 'x"; DROP TABLE t; --'
+PASSWORD = "Corr3ct horse 'battery' staple"
 
 
 def pg_admin(env) -> psycopg.Connection:
@@ -118,3 +123,46 @@ class Cleanup:
                     cur.execute("DROP DATABASE IF EXISTS `" + db.replace("`", "``") + "`")
             finally:
                 conn.close()
+
+
+def pg_account(demo, name: str):
+    """The console's row of role `name` on the lab's PostgreSQL cluster (db1)."""
+    from users.models import DatabaseAccount
+
+    cluster = demo["lab-pg"]
+    return DatabaseAccount.objects.create(
+        cluster=cluster, node=cluster.nodes.get(name="db1"), name=name
+    )
+
+
+def my_account(demo, name: str, host: str = "%"):
+    """The console's row of user `name`@`host` on the lab's MariaDB (my1)."""
+    from users.models import DatabaseAccount
+
+    cluster = demo["lab-mariadb"]
+    return DatabaseAccount.objects.create(
+        cluster=cluster, node=cluster.nodes.get(name="my1"), name=name, host=host
+    )
+
+
+def pg_create(env, cleanup, name: str, password: str = PASSWORD, login=True) -> None:
+    cleanup.pg_roles.append(name)
+    with pg_admin(env) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} {} PASSWORD {}").format(
+                sql.Identifier(name),
+                sql.SQL("LOGIN" if login else "NOLOGIN"),
+                sql.Literal(password),
+            )
+        )
+
+
+def my_create(env, cleanup, name: str, host: str = "%", password: str = PASSWORD) -> None:
+    cleanup.my_accounts.append((name, host))
+    conn = my_admin(env)
+    try:
+        conn.cursor().execute(
+            "CREATE USER " + quote_mysql_account(name, host) + " IDENTIFIED BY %s", (password,)
+        )
+    finally:
+        conn.close()
