@@ -131,10 +131,6 @@ def start_rollback(
 # --- The job, node by node ----------------------------------------------------------------------
 
 
-class _Refused(Exception):
-    """PostgreSQL refused the new file on this node."""
-
-
 def apply_version(version: HbaVersion, *, job=None, log=print) -> dict:
     """Send `version` to the cluster's nodes, standbys first; see the module docstring."""
     ruleset = version.ruleset
