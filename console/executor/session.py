@@ -34,22 +34,17 @@ from psycopg import sql
 from console import audit
 from console.executor import ExecutorError, MysqlTarget, PgTarget, SqlFailed, SqlResult
 from console.executor._audit import ensure_outside_transaction, remote_call
-from console.executor.sql import (
-    _CLIENT_GRACE,
-    _MY_LOST,
-    _MY_TIMEOUT,
-    _db_target,
-    _my_connect,
-    _my_endpoint,
-    _my_error,
-    _my_kill,
-    _pg_connect,
-    _pg_endpoint,
-    _pg_failure,
-    _resolve_query,
-    _summary,
-    _Watchdog,
+from console.executor.connection import (
+    my_client_timeout,
+    my_connect,
+    my_failure,
+    my_lost,
+    my_set_statement_timeout,
+    my_statement,
+    pg_open,
+    pg_statement,
 )
+from console.executor.sql import db_target, outcome_summary, resolve_query
 
 
 class SqlSession:
@@ -58,7 +53,7 @@ class SqlSession:
     def __init__(self, target, *, actor=None, job=None, source: str | None = None,
                  timeout: float | None = None, deadline: float | None = None,
                  dbname: str | None = None, secrets=()):  # fmt: skip
-        self.target = _db_target(target)
+        self.target = db_target(target)
         self.actor, self.job, self.source = actor, job, source
         self.timeout = timeout or settings.EXECUTOR_STATEMENT_TIMEOUT
         self.deadline = deadline
@@ -75,7 +70,7 @@ class SqlSession:
             job_log: bool = True) -> SqlResult:  # fmt: skip
         """One statement on the session's connection, audited as run_sql audits it."""
         ensure_outside_transaction()
-        query = _resolve_query(query)
+        query = resolve_query(query)
         text = query.as_string(None) if isinstance(query, sql.Composable) else str(query)
         with remote_call(
             action=action, node=self.target.name, command=text, actor=self.actor, job=self.job,
@@ -86,7 +81,7 @@ class SqlSession:
                 columns, rows, rowcount, notices = self._pg(query, params, wait)
             else:
                 columns, rows, rowcount, notices = self._my(query, params, wait)
-            call.output = _summary(columns, rows, rowcount, notices)
+            call.output = outcome_summary(columns, rows, rowcount, notices)
         return SqlResult(columns=columns, rows=rows, rowcount=rowcount,
                          duration_ms=call.duration_ms, audit_id=call.outcome_id)  # fmt: skip
 
@@ -114,30 +109,13 @@ class SqlSession:
         t: PgTarget = self.target
         dbname = self._dbname or t.dbname
         if self._conn is None:
-            # statement_timeout is the session's; the watchdog below applies the deadline.
-            self._conn = _pg_connect(t, dbname, self.timeout)
+            # statement_timeout is the session's; pg_statement's watchdog applies the deadline.
+            self._conn, self._notices = pg_open(t, dbname, self.timeout)
             self.connections += 1
-            self._notices: list[str] = []
-            self._conn.add_notice_handler(
-                lambda d: self._notices.append(f"{d.severity}: {d.message_primary}")
-            )
-        conn, self._notices[:] = self._conn, []
+        conn = self._conn
         self.statements += 1
         try:
-            with _Watchdog(conn, wait + _CLIENT_GRACE) as watchdog, conn.cursor() as cur:
-                try:
-                    cur.execute(query, params)
-                    columns = [c.name for c in cur.description] if cur.description else []
-                    rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
-                except psycopg.Error as e:
-                    raise _pg_failure(t, dbname, e, wait, watchdog.fired, conn.broken) from None
-                if watchdog.fired:
-                    raise SqlFailed(
-                        f"{_pg_endpoint(t, dbname)}: the statement timed out after {wait:g} s "
-                        f"and was cancelled by the client; the server said: "
-                        f"{'; '.join(self._notices) or '-'}"
-                    )
-                return columns, rows, cur.rowcount, list(self._notices)
+            return pg_statement(conn, t, dbname, query, params, wait, self._notices)
         except ExecutorError:
             if conn.broken or conn.closed:
                 self.close()
@@ -147,42 +125,20 @@ class SqlSession:
         if isinstance(query, sql.Composable):
             raise TypeError("psycopg.sql is for PostgreSQL; quote MySQL names with quote_mysql_*")
         t: MysqlTarget = self.target
-        client_timeout = int(self.timeout + _CLIENT_GRACE + 0.999)
+        client_timeout = my_client_timeout(self.timeout)
         if self._conn is None:
-            self._conn = _my_connect(t, self._dbname or t.database, client_timeout)
+            self._conn = my_connect(t, self._dbname or t.database, client_timeout)
             self.connections += 1
             self._thread_id = self._conn.thread_id()
-            cur = self._conn.cursor()
-            if "mariadb" in self._conn.get_server_info().lower():
-                cur.execute("SET SESSION max_statement_time = %s", (float(self.timeout),))
-            else:
-                cur.execute("SET SESSION max_execution_time = %s", (int(self.timeout * 1000),))
+            my_set_statement_timeout(self._conn, self.timeout)
         conn, started = self._conn, time.monotonic()
         self.statements += 1
         try:
-            cur = conn.cursor()
-            cur.execute(query, params if params is not None else ())
-            columns = [d[0] for d in cur.description] if cur.description else []
-            rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
-            warnings = conn.show_warnings() if conn.warning_count() else ()
-            return columns, rows, cur.rowcount, [f"{w[0]} {w[1]}: {w[2]}" for w in warnings]
+            return my_statement(conn, query, params)
         except MySQLdb.Error as e:
-            code, message = _my_error(e)
-            where = _my_endpoint(t)
-            if code in _MY_TIMEOUT:
-                raise SqlFailed(f"{where}: the statement timed out after {wait:g} s") from None
-            if code in _MY_LOST:
+            if my_lost(e):
                 self.close()
-                if time.monotonic() - started >= client_timeout:
-                    _my_kill(t, self._thread_id)
-                    raise SqlFailed(
-                        f"{where}: no answer after {client_timeout} s; the statement was killed"
-                    ) from None
-                raise ExecutorError(
-                    f"the connection to {where} was lost while the statement ran, so its "
-                    f"outcome is unknown: {message}"
-                ) from None
-            raise SqlFailed(f"{where}: error {code}: {message}") from None
+            raise my_failure(t, e, wait, client_timeout, started, self._thread_id) from None
 
 
 @contextmanager

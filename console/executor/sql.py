@@ -9,39 +9,28 @@ placeholders, a literal percent sign written `%%`), with identifiers and account
 """
 
 import re
-import socket
-import threading
 import time
 from pathlib import Path
 
 import MySQLdb
-import psycopg
 from django.apps import apps
 from django.conf import settings
 from psycopg import sql
 
 from console import audit
-from console.executor import (
-    AuthenticationFailed,
-    ExecutorError,
-    HostUnreachable,
-    MysqlTarget,
-    PgTarget,
-    SqlFailed,
-    SqlResult,
-)
+from console.executor import MysqlTarget, PgTarget, SqlResult
 from console.executor._audit import ensure_outside_transaction, remote_call
+from console.executor.connection import (
+    my_client_timeout,
+    my_connect,
+    my_failure,
+    my_set_statement_timeout,
+    my_statement,
+    pg_open,
+    pg_statement,
+)
 
-APPLICATION_NAME = "dbconsole"
 _QUERY_NAME = re.compile(r"^(?P<app>[a-z][a-z0-9_]*):(?P<name>[a-z0-9][a-z0-9-]*)$")
-_CLIENT_GRACE = 2.0  # the client gives the server's own timeout this long to act first
-_CANCEL_GRACE = 5.0  # after a cancel request, how long before the connection is cut
-
-# MySQL/MariaDB error codes
-_MY_AUTH = {1044, 1045, 1698, 3118, 4151}  # access denied (db, user, socket), account locked
-_MY_TIMEOUT = {1969, 3024}  # MariaDB max_statement_time, MySQL max_execution_time
-_MY_UNREACHABLE = {2002, 2003, 2005}  # socket, TCP, unknown host
-_MY_LOST = {2006, 2013}  # server gone, lost connection during query
 
 
 def load_sql(app: str, name: str) -> sql.SQL:
@@ -58,7 +47,8 @@ def read_sql_file(app: str, name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _resolve_query(query) -> sql.Composable | str:
+def resolve_query(query) -> sql.Composable | str:
+    """The query itself, or the text of the named file ("clusters:roles-list") it names."""
     if isinstance(query, str):
         match = _QUERY_NAME.match(query)
         if match:
@@ -66,7 +56,8 @@ def _resolve_query(query) -> sql.Composable | str:
     return query
 
 
-def _db_target(target) -> PgTarget | MysqlTarget:
+def db_target(target) -> PgTarget | MysqlTarget:
+    """The PgTarget or MysqlTarget itself, or the one a node gives (`pg_target()`...)."""
     if isinstance(target, (PgTarget, MysqlTarget)):
         return target
     for method in ("pg_target", "mysql_target"):
@@ -101,8 +92,8 @@ def run_sql(
     With `job_log=False` the call is audited (naming the job) but not written to the job's log.
     """
     ensure_outside_transaction()
-    t = _db_target(target)
-    query = _resolve_query(query)
+    t = db_target(target)
+    query = resolve_query(query)
     timeout = timeout or settings.EXECUTOR_STATEMENT_TIMEOUT
     text = query.as_string(None) if isinstance(query, sql.Composable) else str(query)
     with remote_call(
@@ -120,7 +111,7 @@ def run_sql(
             columns, rows, rowcount, notices = _pg_execute(t, query, params, timeout, dbname)
         else:
             columns, rows, rowcount, notices = _my_execute(t, query, params, timeout, dbname)
-        call.output = _summary(columns, rows, rowcount, notices)
+        call.output = outcome_summary(columns, rows, rowcount, notices)
     return SqlResult(
         columns=columns,
         rows=rows,
@@ -130,7 +121,10 @@ def run_sql(
     )
 
 
-def _summary(columns: list[str], rows: list[tuple], rowcount: int, notices: list[str]) -> str:
+def outcome_summary(
+    columns: list[str], rows: list[tuple], rowcount: int, notices: list[str]
+) -> str:
+    """What a statement's outcome entry records: the row count and columns, never the rows."""
     if columns:
         head = f"{len(rows)} rows; columns: {', '.join(columns)}"
     else:
@@ -138,216 +132,31 @@ def _summary(columns: list[str], rows: list[tuple], rowcount: int, notices: list
     return "\n".join([head, *notices])
 
 
-# --- PostgreSQL ---------------------------------------------------------------------------------
-
-
-def _pg_endpoint(t: PgTarget, dbname: str) -> str:
-    return f"{t.name} ({t.host}:{t.port}/{dbname})"
-
-
-def _pg_connect(t: PgTarget, dbname: str, timeout: float) -> psycopg.Connection:
-    try:
-        return psycopg.connect(
-            host=t.host,
-            port=t.port,
-            dbname=dbname,
-            user=t.username,
-            password=t.password,
-            sslmode=t.sslmode,
-            connect_timeout=settings.EXECUTOR_CONNECT_TIMEOUT,
-            application_name=APPLICATION_NAME,
-            options=f"-c statement_timeout={int(timeout * 1000)}",
-            autocommit=True,
-        )
-    except psycopg.OperationalError as e:
-        message = _pg_message(e)
-        if e.sqlstate in ("28P01", "28000") or "authentication failed" in message:
-            raise AuthenticationFailed(
-                f"{_pg_endpoint(t, dbname)} refused the credentials of role {t.username}: {message}"
-            ) from None
-        if e.sqlstate:
-            raise SqlFailed(f"{_pg_endpoint(t, dbname)}: {message}") from None
-        raise HostUnreachable(f"cannot connect to {_pg_endpoint(t, dbname)}: {message}") from None
-
-
-def _pg_message(e: psycopg.Error) -> str:
-    diag = e.diag
-    if diag.message_primary:
-        message = f"{diag.sqlstate or e.sqlstate}: {diag.message_primary}"
-        if diag.message_detail:
-            message += f" ({diag.message_detail})"
-        return message
-    return " ".join(str(e).split())
-
-
-class _Watchdog:
-    """The client-side timeout: after `timeout` s ask the server to cancel the statement; if the
-    call still has not returned after a grace period, cut the connection under it."""
-
-    def __init__(self, conn: psycopg.Connection, timeout: float):
-        self.conn = conn
-        self.timeout = timeout
-        self.fired = False
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="sql-watchdog", daemon=True)
-
-    def __enter__(self) -> "_Watchdog":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _watch(self) -> None:
-        if self._done.wait(self.timeout):
-            return
-        self.fired = True
-        try:
-            self.conn.cancel_safe(timeout=settings.EXECUTOR_CONNECT_TIMEOUT)
-        except (psycopg.Error, OSError):
-            pass
-        if self._done.wait(_CANCEL_GRACE):
-            return
-        # shutdown() on a duplicate of the socket ends the connection for the blocked reader.
-        try:
-            with socket.fromfd(self.conn.pgconn.socket, socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.shutdown(socket.SHUT_RDWR)
-        except (OSError, psycopg.Error):
-            pass
+# --- One connection per statement -------------------------------------------------------------
 
 
 def _pg_execute(t: PgTarget, query, params, timeout: float, dbname: str | None):
     dbname = dbname or t.dbname
-    conn = _pg_connect(t, dbname, timeout)
-    notices: list[str] = []
-    conn.add_notice_handler(lambda d: notices.append(f"{d.severity}: {d.message_primary}"))
+    conn, notices = pg_open(t, dbname, timeout)
     try:
-        with _Watchdog(conn, timeout + _CLIENT_GRACE) as watchdog, conn.cursor() as cur:
-            try:
-                cur.execute(query, params)
-                columns = [c.name for c in cur.description] if cur.description else []
-                rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
-            except psycopg.Error as e:
-                raise _pg_failure(t, dbname, e, timeout, watchdog.fired, conn.broken) from None
-            if watchdog.fired:
-                raise SqlFailed(
-                    f"{_pg_endpoint(t, dbname)}: the statement timed out after {timeout:g} s and "
-                    f"was cancelled by the client; the server said: {'; '.join(notices) or '-'}"
-                )
-            return columns, rows, cur.rowcount, notices
+        return pg_statement(conn, t, dbname, query, params, timeout, notices)
     finally:
         conn.close()
-
-
-def _pg_failure(
-    t: PgTarget, dbname: str, e: psycopg.Error, timeout: float, fired: bool, broken: bool
-) -> ExecutorError:
-    where = _pg_endpoint(t, dbname)
-    message = _pg_message(e)
-    if fired or (isinstance(e, psycopg.errors.QueryCanceled) and "timeout" in message):
-        return SqlFailed(f"{where}: the statement timed out after {timeout:g} s ({message})")
-    if broken:
-        return ExecutorError(
-            f"the connection to {where} was lost while the statement ran, so its outcome is "
-            f"unknown: {message}"
-        )
-    return SqlFailed(f"{where}: {message}")
-
-
-# --- MySQL / MariaDB ----------------------------------------------------------------------------
-
-
-def _my_endpoint(t: MysqlTarget) -> str:
-    return f"{t.name} ({t.unix_socket or f'{t.host}:{t.port}'})"
-
-
-def _my_connect(t: MysqlTarget, database: str, read_timeout: int):
-    kwargs = {
-        "user": t.username,
-        "password": t.password,
-        "database": database,
-        "connect_timeout": settings.EXECUTOR_CONNECT_TIMEOUT,
-        "read_timeout": read_timeout,
-        "write_timeout": read_timeout,
-        "charset": "utf8mb4",
-        "autocommit": True,
-        "local_infile": False,
-    }
-    if t.unix_socket:
-        kwargs["unix_socket"] = t.unix_socket
-    else:
-        kwargs.update(host=t.host, port=t.port)
-    try:
-        return MySQLdb.connect(**kwargs)
-    except MySQLdb.Error as e:
-        code, message = _my_error(e)
-        if code in _MY_AUTH:
-            raise AuthenticationFailed(
-                f"{_my_endpoint(t)} refused the credentials of {t.username}: {message}"
-            ) from None
-        if code in _MY_UNREACHABLE or code in _MY_LOST:
-            raise HostUnreachable(f"cannot connect to {_my_endpoint(t)}: {message}") from None
-        raise SqlFailed(f"{_my_endpoint(t)}: error {code}: {message}") from None
-
-
-def _my_error(e: MySQLdb.Error) -> tuple[int | None, str]:
-    if len(e.args) >= 2 and isinstance(e.args[0], int):
-        return e.args[0], str(e.args[1])
-    return None, str(e)
 
 
 def _my_execute(t: MysqlTarget, query, params, timeout: float, dbname: str | None):
     if isinstance(query, sql.Composable):
         raise TypeError("psycopg.sql is for PostgreSQL; quote MySQL names with quote_mysql_*")
-    client_timeout = int(timeout + _CLIENT_GRACE + 0.999)
-    conn = _my_connect(t, dbname or t.database, client_timeout)
+    client_timeout = my_client_timeout(timeout)
+    conn = my_connect(t, dbname or t.database, client_timeout)
     thread_id = conn.thread_id()
     started = time.monotonic()
     try:
-        cur = conn.cursor()
-        if "mariadb" in conn.get_server_info().lower():
-            cur.execute("SET SESSION max_statement_time = %s", (float(timeout),))
-        else:
-            cur.execute("SET SESSION max_execution_time = %s", (int(timeout * 1000),))
+        my_set_statement_timeout(conn, timeout)
         try:
-            # Always a format template, with or without parameters: one rule for a literal %.
-            cur.execute(query, params if params is not None else ())
-            columns = [d[0] for d in cur.description] if cur.description else []
-            rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
-            warnings = conn.show_warnings() if conn.warning_count() else ()
-            notices = [f"{w[0]} {w[1]}: {w[2]}" for w in warnings]
-            return columns, rows, cur.rowcount, notices
+            return my_statement(conn, query, params)
         except MySQLdb.Error as e:
-            code, message = _my_error(e)
-            where = _my_endpoint(t)
-            if code in _MY_TIMEOUT:
-                raise SqlFailed(f"{where}: the statement timed out after {timeout:g} s") from None
-            if code in _MY_LOST:
-                if time.monotonic() - started >= client_timeout:
-                    _my_kill(t, thread_id)
-                    raise SqlFailed(
-                        f"{where}: no answer after {client_timeout} s; the statement was killed"
-                    ) from None
-                raise ExecutorError(
-                    f"the connection to {where} was lost while the statement ran, so its "
-                    f"outcome is unknown: {message}"
-                ) from None
-            raise SqlFailed(f"{where}: error {code}: {message}") from None
-    finally:
-        conn.close()
-
-
-def _my_kill(t: MysqlTarget, thread_id: int) -> None:
-    """End a statement the client gave up on, so it does not run on unseen."""
-    try:
-        conn = _my_connect(t, "", settings.EXECUTOR_CONNECT_TIMEOUT)
-    except ExecutorError:
-        return
-    try:
-        conn.cursor().execute("KILL %s", (thread_id,))
-    except MySQLdb.Error:
-        pass  # it already ended
+            raise my_failure(t, e, timeout, client_timeout, started, thread_id) from None
     finally:
         conn.close()
 
@@ -403,10 +212,12 @@ def quote_mysql_account(user: str, host: str = "%") -> str:
 
 
 __all__ = [
-    "APPLICATION_NAME",
+    "db_target",
     "load_sql",
+    "outcome_summary",
     "quote_mysql_account",
     "quote_mysql_identifier",
     "read_sql_file",
+    "resolve_query",
     "run_sql",
 ]

@@ -10,7 +10,7 @@ from django.db import transaction
 from psycopg import sql
 
 from console.executor import AuthenticationFailed, HostUnreachable, SqlFailed, run_sql
-from console.executor import sql as executor_sql
+from console.executor import connection as executor_connection
 from console.executor.redact import MASK
 from console.executor.sql import load_sql, quote_mysql_account, quote_mysql_identifier
 from console.models import AuditEntry, JobLogLine
@@ -74,8 +74,8 @@ def test_pg_statement_ignoring_cancels_is_cut_off_by_the_client(
     pg_target, check_audit, monkeypatch
 ):
     # Like a commit waiting for a synchronous standby: the server does not end it.
-    monkeypatch.setattr(executor_sql, "_CLIENT_GRACE", 0.5)
-    monkeypatch.setattr(executor_sql, "_CANCEL_GRACE", 1.0)
+    monkeypatch.setattr(executor_connection, "_CLIENT_GRACE", 0.5)
+    monkeypatch.setattr(executor_connection, "_CANCEL_GRACE", 1.0)
     stubborn = (
         "DO $$ BEGIN FOR i IN 1..30 LOOP BEGIN PERFORM pg_sleep(0.5); "
         "EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$"
@@ -254,7 +254,7 @@ def test_mysql_statement_timeout_ends_a_long_statement(mysql_target, check_audit
 def test_mysql_statement_the_server_does_not_end_is_killed_by_the_client(
     mysql_target, check_audit, monkeypatch
 ):
-    monkeypatch.setattr(executor_sql, "_CLIENT_GRACE", 0.5)
+    monkeypatch.setattr(executor_connection, "_CLIENT_GRACE", 0.5)
     stubborn = "SET STATEMENT max_statement_time=0 FOR SELECT SLEEP(30.4242)"
     started = time.monotonic()
     with pytest.raises(SqlFailed, match="no answer after 2 s; the statement was killed"):
