@@ -27,13 +27,13 @@ def fill_chain(n: int) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from console import audit
+    from console import audit_chain
     from console.models import AuditEntry
 
     prev = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
-    prev = prev or audit.GENESIS_HASH
+    prev = prev or audit_chain.GENESIS_HASH
     start = timezone.now() - timedelta(days=365)
-    columns = ("prev_hash", "hash", *audit.HASHED_FIELDS)
+    columns = ("prev_hash", "hash", *audit_chain.HASHED_FIELDS)
     with connection.cursor() as cursor:
         sql = f"COPY console_auditentry ({', '.join(columns)}) FROM STDIN"
         with cursor.connection.cursor().copy(sql) as copy:
@@ -56,7 +56,7 @@ def fill_chain(n: int) -> None:
                     i,
                     None,
                 )
-                digest = audit.digest(prev, values)
+                digest = audit_chain.digest(prev, values)
                 copy.write_row((prev, digest, *values))
                 prev = digest
 
@@ -99,7 +99,7 @@ def main() -> int:
     django.setup()
     from django.core.management import call_command
 
-    from console import audit
+    from console import audit, audit_chain
 
     try:
         call_command("migrate", verbosity=0)
@@ -113,7 +113,7 @@ def main() -> int:
         print(f"filled the chain to {ENTRIES} entries in {time.perf_counter() - t0:.1f} s")
 
         t0 = time.perf_counter()
-        result = audit.verify()
+        result = audit_chain.verify()
         verify_s = time.perf_counter() - t0
         print(f"verify: {result.checked} entries in {verify_s:.2f} s, intact={result.intact}")
     finally:

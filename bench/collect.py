@@ -229,7 +229,7 @@ def main() -> int:
 
     from clusters.collect import collect_cycle
     from clusters.models import Node, Sample
-    from console import audit
+    from console import audit_chain
     from console.lab.demo import register_demo
 
     try:
@@ -263,7 +263,7 @@ def main() -> int:
         equal = equal_copies_cycle()
         ssh = ssh_call_cost(real["db1"])
         print(f"one SSH command (disk check, log read) on db1: {ssh}")
-        verified = audit.verify()
+        verified = audit_chain.verify()
         print(f"audit chain: {verified.checked} entries, intact={verified.intact}")
         samples = Sample.objects.count()
     finally:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from console import audit
+from console import audit, audit_chain
 from console.jobs import JobContext, JobFailed, job_task, reap_stale_jobs
 from console.models import AuditEntry
 
@@ -22,7 +22,7 @@ def verify_audit(ctx: JobContext) -> dict:
         ctx.progress(min(99, checked * 100 // total))
         ctx.log(f"{checked} entries checked")
 
-    result = audit.verify(progress=progress)
+    result = audit_chain.verify(progress=progress)
     status = AuditEntry.Status.SUCCEEDED if result.intact else AuditEntry.Status.FAILED
     audit.append(
         audit.AUDIT_VERIFY,

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from console import audit
+from console import audit, audit_chain, audit_writer
 from console.models import AuditEntry
 from tests.console.conftest import REPO, manage
 
@@ -36,7 +36,7 @@ def test_each_entry_holds_the_hash_of_the_previous_one():
     entries = _append(3)
     before = AuditEntry.objects.filter(pk__lt=entries[0].pk).order_by("-pk")
     assert entries[0].prev_hash == (
-        before.values_list("hash", flat=True).first() or audit.GENESIS_HASH
+        before.values_list("hash", flat=True).first() or audit_chain.GENESIS_HASH
     )
     assert entries[1].prev_hash == entries[0].hash
     assert entries[2].prev_hash == entries[1].hash
@@ -65,14 +65,14 @@ def test_changed_entry_with_recomputed_hash_breaks_the_next_link():
     entries = _append(4)
     victim = AuditEntry.objects.get(pk=entries[1].pk)
     victim.output = "forged"
-    forged_hash = audit.digest(
-        victim.prev_hash, tuple(getattr(victim, f) for f in audit.HASHED_FIELDS)
+    forged_hash = audit_chain.digest(
+        victim.prev_hash, tuple(getattr(victim, f) for f in audit_chain.HASHED_FIELDS)
     )
     _tamper(
         "UPDATE console_auditentry SET output = %s, hash = %s WHERE id = %s",
         ["forged", forged_hash, victim.pk],
     )
-    result = audit.verify()
+    result = audit_chain.verify()
     assert result.broken_id == entries[2].pk
     assert "changed or removed" in result.reason
 
@@ -81,7 +81,7 @@ def test_changed_entry_with_recomputed_hash_breaks_the_next_link():
 def test_removed_entry_is_named_by_verify():
     entries = _append(5)
     _tamper("DELETE FROM console_auditentry WHERE id = %s", [entries[3].pk])
-    result = audit.verify()
+    result = audit_chain.verify()
     assert not result.intact
     assert result.broken_id == entries[4].pk
 
@@ -91,7 +91,7 @@ def test_removed_first_entry_is_detected():
     _append(3)
     first = AuditEntry.objects.order_by("id").first()
     _tamper("DELETE FROM console_auditentry WHERE id = %s", [first.pk])
-    result = audit.verify()
+    result = audit_chain.verify()
     assert result.broken_id == AuditEntry.objects.order_by("id").first().pk
     assert result.checked == 0
 
@@ -177,7 +177,7 @@ def test_appends_from_parallel_processes_form_one_chain(console_env, tmp_path):
     )
     switches = sum(1 for a, b in zip(targets, targets[1:], strict=False) if a != b)
     assert switches > writers
-    result = audit.verify()
+    result = audit_chain.verify()
     assert result.intact, result
     assert result.checked == AuditEntry.objects.count()
 
@@ -196,24 +196,24 @@ def test_database_and_python_compute_the_same_hash_for_awkward_values():
     # The head rewritten with a timestamp of zero microseconds and its hash recomputed in Python.
     head = audit.append("test.awkward", source="cli")
     whole = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    values = tuple(whole if f == "created" else getattr(head, f) for f in audit.HASHED_FIELDS)
+    values = tuple(whole if f == "created" else getattr(head, f) for f in audit_chain.HASHED_FIELDS)
     _tamper(
         "UPDATE console_auditentry SET created = %s, hash = %s WHERE id = %s",
-        [whole, audit.digest(head.prev_hash, values), head.pk],
+        [whole, audit_chain.digest(head.prev_hash, values), head.pk],
     )
-    result = audit.verify()
+    result = audit_chain.verify()
     assert result.intact, result
     assert result.checked == AuditEntry.objects.count()
 
 
 SQLITE_FLOW = """
 from django.db import connection
-from console import audit
+from console import audit, audit_chain
 entries = [audit.append("test.sqlite", source="cli", output=f"#{i} Zoë") for i in range(20)]
-assert audit.verify().intact
+assert audit_chain.verify().intact
 with connection.cursor() as cursor:
     cursor.execute("UPDATE console_auditentry SET output = 'x' WHERE id = %s", [entries[7].pk])
-result = audit.verify()
+result = audit_chain.verify()
 print("broken", result.broken_id, entries[7].pk)
 """
 
@@ -240,12 +240,12 @@ def test_sqlite_chain_is_verified_in_python_and_detects_a_change(tmp_path):
 def test_parallel_verify_checks_the_links_between_ranges():
     entries = _append(12)
     total = AuditEntry.objects.count()
-    assert audit.verify(span=3, workers=2).checked == total
+    assert audit_chain.verify(span=3, workers=2).checked == total
     # Remove each entry that starts a range in turn, and the link across the boundary breaks.
     first = AuditEntry.objects.order_by("id").first().pk
     victim = next(e for e in entries[1:-1] if (e.pk - first) % 3 == 0)
     _tamper("DELETE FROM console_auditentry WHERE id = %s", [victim.pk])
-    result = audit.verify(span=3, workers=2)
+    result = audit_chain.verify(span=3, workers=2)
     assert result.broken_id == victim.pk + 1
     assert "changed or removed" in result.reason
 
@@ -259,13 +259,13 @@ def test_appends_from_parallel_threads_are_written_together_in_one_chain(monkeyp
     import threading
 
     batches: list[int] = []
-    insert = audit._insert_after_head
+    insert = audit_writer._insert_after_head
 
     def counting_insert(entries):
         batches.append(len(entries))
         insert(entries)
 
-    monkeypatch.setattr(audit, "_insert_after_head", counting_insert)
+    monkeypatch.setattr(audit_writer, "_insert_after_head", counting_insert)
     threads, per_thread = 16, 40
     start = threading.Barrier(threads)
     returned: list[AuditEntry] = []
@@ -288,7 +288,7 @@ def test_appends_from_parallel_threads_are_written_together_in_one_chain(monkeyp
     assert {e.pk: e.hash for e in returned} == stored  # each append returned its own row
     assert sum(batches) == threads * per_thread  # no attempt lost a race within the process
     assert max(batches) > 1
-    result = audit.verify()
+    result = audit_chain.verify()
     assert result.intact, result
     assert result.checked == AuditEntry.objects.count()
 
@@ -296,12 +296,13 @@ def test_appends_from_parallel_threads_are_written_together_in_one_chain(monkeyp
 def test_a_forked_process_does_not_inherit_a_writer_of_its_parent():
     """A Celery pool forks its workers: a child forked while a parent thread was writing a
     batch must not wait forever for that writer to hand over."""
-    writing = audit._group
+    writing = audit_writer._group
     writing._writing = True  # as while a thread of this process writes
     try:
         pid = os.fork()
         if pid == 0:  # the child: a fresh group, free to write
-            os._exit(0 if audit._group is not writing and not audit._group._writing else 1)
+            fresh = audit_writer._group
+            os._exit(0 if fresh is not writing and not fresh._writing else 1)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
     finally:

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from console import audit, jobs
+from console import audit, audit_chain, jobs
 from console.models import AuditEntry, Job, JobLogLine
 from tests.console import jobtasks
 from tests.console.conftest import REPO
@@ -132,7 +132,7 @@ def test_reaper_closes_the_open_audit_intents_of_a_dead_job():
     jobs.reap_stale_jobs()
     outcomes = AuditEntry.objects.filter(status=AuditEntry.Status.ABANDONED)
     assert list(outcomes.values_list("intent_id", flat=True)) == [intent.pk]
-    assert audit.verify().intact
+    assert audit_chain.verify().intact
 
 
 @pytest.fixture

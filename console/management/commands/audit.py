@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from console import audit
+from console import audit, audit_chain
 from console.models import AuditEntry
 
 
@@ -14,7 +14,7 @@ class Command(BaseCommand):
         sub.add_parser("verify", help="verify the whole chain")
 
     def handle(self, *args, subcommand: str, **options):
-        result = audit.verify()
+        result = audit_chain.verify()
         if result.intact:
             self.stdout.write(
                 f"{result.checked} entries checked; chain intact; head {result.head_hash}"
