@@ -174,13 +174,13 @@ def old_primary_write(address: str) -> str:
 
 
 def drill(number: int, setup, lab) -> dict:
-    from clusters.ha import fence, ops, remote
+    from clusters.ha import fence, ops, prechecks, remote
     from clusters.models import Node
     from console.lab import faults
 
     setup.refresh_from_db()
     old = fence.registered_primary(setup)
-    new = next(n for n in ops.backend_nodes(setup) if n != old)
+    new = next(n for n in prechecks.backend_nodes(setup) if n != old)
     host = next(h for h in lab.hosts.values() if h.address == old.address)
     writer = Writer(setup.pgpool.address, setup.pgpool.db_port, number * 1_000_000)
     writer.start()

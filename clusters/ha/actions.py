@@ -11,7 +11,7 @@ from django.db import transaction
 from django.http import Http404
 
 from clusters import access
-from clusters.ha import ops
+from clusters.ha import prechecks
 from clusters.models import HaSetup, Node
 from console import audit, jobs
 from console.access import require_perm
@@ -48,23 +48,23 @@ def get_setup_for_user(user, pk: int) -> HaSetup:
 
 
 def precheck(setup: HaSetup, operation: str, node: Node | None = None, pcp: str = "", *,
-             actor) -> ops.Precheck:  # fmt: skip
+             actor) -> prechecks.Precheck:  # fmt: skip
     """Run the operation's precheck (reads only, each audited by the executor)."""
     if operation == "switchover":
-        return ops.switchover_precheck(setup, node, actor=actor)
+        return prechecks.switchover_precheck(setup, node, actor=actor)
     if operation == "failover":
-        return ops.failover_precheck(setup, node, actor=actor)
+        return prechecks.failover_precheck(setup, node, actor=actor)
     if operation == "rebuild":
-        return ops.rebuild_precheck(setup, node, actor=actor)
+        return prechecks.rebuild_precheck(setup, node, actor=actor)
     if operation == "pcp":
-        return ops.pcp_precheck(setup, pcp, node, actor=actor)
+        return prechecks.pcp_precheck(setup, pcp, node, actor=actor)
     if operation == "deploy":
         return deploy_precheck(setup)
     raise HaRefused(f"unknown operation {operation!r}", {"operation": ["Unknown operation."]})
 
 
-def deploy_precheck(setup: HaSetup) -> ops.Precheck:
-    check = ops.Precheck("deploy")
+def deploy_precheck(setup: HaSetup) -> prechecks.Precheck:
+    check = prechecks.Precheck("deploy")
     check.add("backends recorded", bool(setup.backends), "none")
     stored = bool(setup.pcp_credential_id and setup.replication_credential_id)
     check.add("PCP and replication credentials stored", stored, "missing")
@@ -93,7 +93,7 @@ def start_operation(
         raise HaRefused(
             f"{node.name} is not a backend of this cluster", {"node": ["Not a backend."]}
         )
-    if operation == "pcp" and pcp not in ops.PCP_OPERATIONS:
+    if operation == "pcp" and pcp not in prechecks.PCP_OPERATIONS:
         raise HaRefused("unknown PCP operation", {"pcp": ["Choose detach, attach or promote."]})
     kind, title = OPERATIONS[operation]
     title = title.format(cluster=cluster.name, node=node.name if node else "", pcp=pcp)

@@ -14,7 +14,7 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
-from clusters.ha import config, ops, remote
+from clusters.ha import config, rejoin, remote
 from clusters.ha.remote import StepFailed
 from clusters.models import Cluster, HaSetup, Node
 from console import audit
@@ -210,7 +210,7 @@ def deploy_pgpool(setup: HaSetup, *, actor=None, job=None, log=lambda m: None) -
         start_pgpool(setup, kw)
         log("verifying through pgpool-II: backends, writes, reads")
         found = verify(setup, kw)
-        ops.mark_sync(setup, primary, kw)
+        rejoin.mark_sync(setup, primary, kw)
     except (ExecutorError, StepFailed) as e:
         remote.entry(audit.HA_PGPOOL_DEPLOYED, actor=actor, job=job, target=target,
                      status=AuditEntry.Status.FAILED, error=str(e)[:2000])  # fmt: skip

@@ -196,6 +196,11 @@ def pool_nodes(setup: HaSetup, **kw) -> dict[int, dict[str, str]]:
     return config.parse_pcp_node_info(pcp(setup, "node_info", **kw).stdout)
 
 
+def wait_pgpool(setup: HaSetup, number: int, expect: Callable[[dict], bool], what: str, kw):
+    """Poll pcp_node_info until backend `number` is as `expect` wants (StepFailed after 45 s)."""
+    return wait_for(lambda: expect(pool_nodes(setup, **kw).get(number, {})), 45, what)
+
+
 def pgpool_primary(setup: HaSetup, **kw) -> int | None:
     for number, backend in pool_nodes(setup, **kw).items():
         if backend.get("role") == "primary" and backend.get("status") in ("up", "waiting"):

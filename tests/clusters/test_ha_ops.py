@@ -11,7 +11,7 @@ import time
 import psycopg
 import pytest
 
-from clusters.ha import deploy, fence, ops, remote
+from clusters.ha import deploy, fence, ops, prechecks, remote
 from clusters.models import FencedNode, Node
 from console import audit
 from console.lab import faults
@@ -149,7 +149,7 @@ def test_switchover_refused_unless_standby_synchronous_changes_nothing(ha_setup)
     db1 = node("db1")
     remote.set_synchronous(db1, [], "on")
     try:
-        check = ops.switchover_precheck(ha_setup, node("db2"))
+        check = prechecks.switchover_precheck(ha_setup, node("db2"))
         assert not check.ok and "synchronous with zero replay lag" in check.failures()
         with pytest.raises(remote.StepFailed, match="refused, nothing changed"):
             ops.switchover(ha_setup, node("db2"))
@@ -218,7 +218,7 @@ def test_failover_started_by_a_dba_promotes_the_synchronous_standby(ha_setup, la
     from console.lab.parts.pgha import kill_server
 
     kill_server(lab.parts["primary"])
-    check = ops.failover_precheck(ha_setup)
+    check = prechecks.failover_precheck(ha_setup)
     assert check.ok, check.failures()
     assert check.facts == {"old": "db1", "new": "db2", "promoted_already": False}
     result = ops.failover(ha_setup)
