@@ -38,27 +38,30 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}: expected true or false, got {value!r}")
 
 
-def env_int(name: str, default: int, minimum: int = 0) -> int:
+def _env_number(name: str, parse, expected: str):
+    """The variable read by `parse` (int or float), or None when it is unset or empty."""
     value = os.environ.get(name)
     if value is None or value == "":
-        return default
+        return None
     try:
-        number = int(value)
+        return parse(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name}: expected a whole number, got {value!r}") from None
+        raise ImproperlyConfigured(f"{name}: expected {expected}, got {value!r}") from None
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    number = _env_number(name, int, "a whole number")
+    if number is None:
+        return default
     if number < minimum:
         raise ImproperlyConfigured(f"{name}: must be at least {minimum}, got {number}")
     return number
 
 
 def env_float(name: str, default: float, minimum: float = 0.0, maximum: float | None = None):
-    value = os.environ.get(name)
-    if value is None or value == "":
+    number = _env_number(name, float, "a number")
+    if number is None:
         return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}: expected a number, got {value!r}") from None
     if number < minimum or (maximum is not None and number > maximum):
         raise ImproperlyConfigured(
             f"{name}: must be between {minimum:g} and {maximum:g}, got {number:g}"
