@@ -1,78 +1,42 @@
 """Alerting against the lab: rules checked after each collection cycle raise and clear alerts,
-audited and mailed through Django's email layer (the test outbox, and once a real SMTP server);
-maintenance windows silence a cluster; rules refuse bad thresholds.
+audited and mailed through Django's email layer (the test outbox); maintenance windows silence a
+cluster. Mail through a real SMTP server: test_alerts_mail.py; rules and windows that refuse
+bad values: test_alerts_rules.py; the alert pages: test_alerts_pages.py.
 
 The must-show of issue 4: db2's PostgreSQL stopped raises the no-sync-standby alert (firing,
 audited, mailed) within two collection cycles, and started again clears it."""
 
-import importlib
 import os
-import socket
 import time
 from datetime import timedelta
 
 import psycopg
 import pytest
-from aiosmtpd.controller import Controller
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.test import override_settings
 from django.utils import timezone
 
 from clusters import alerts
 from clusters.actions.alerts import create_maintenance, end_maintenance, update_rule
-from clusters.collect import collect_cycle
-from clusters.models import Alert, AlertRule, Cluster, Environment, MaintenanceWindow, Node
+from clusters.models import Alert, Cluster, Node
 from clusters.tasks import collect as collect_task
 from console import audit, jobs
 from console.lab import faults
 from console.lab.parts import pgha
 from console.models import AuditEntry, Job
-from tests.clusters import test_collect
+from tests.clusters import _alerts, test_collect
+from tests.clusters._alerts import DBA_LIST, _cycle, _open
 from tests.factories import make_job
 from tests.lab.ha import ha_from_env
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the executor audits outside transactions
 
+# Every alert test runs with the default rules and the DBA list as recipient (autouse fixtures).
+rules = _alerts.rules
+alert_mail_to = _alerts.alert_mail_to
+
 # The lab fixtures of the collector's tests: the demo clusters registered, db2 restored after.
-demo = test_collect.demo
-db2_stopped_then_restored = test_collect.db2_stopped_then_restored
-DBA_LIST = "dba-team@example.org"
-_defaults = importlib.import_module("clusters.migrations.0005_alert_defaults")
-
-
-@pytest.fixture(autouse=True)
-def rules(db):
-    """The default rules as migration 0005 creates them (a transactional test's flush removes
-    the rows a data migration wrote)."""
-    _defaults.create_default_rules(django_apps(), None)
-    return {r.key: r for r in AlertRule.objects.all()}
-
-
-def django_apps():
-    from django.apps import apps
-
-    return apps
-
-
-@pytest.fixture(autouse=True)
-def alert_mail_to():
-    with override_settings(ALERT_EMAIL_TO=[DBA_LIST]):
-        yield
-
-
-def _cluster(name: str) -> Cluster:
-    env, _ = Environment.objects.get_or_create(name="test")
-    return Cluster.objects.create(name=name, kind=Cluster.Kind.POSTGRESQL, environment=env)
-
-
-def _cycle(nodes, **kwargs):
-    result = collect_cycle(nodes, disk=kwargs.pop("disk", False))
-    return alerts.evaluate(result, **kwargs)
-
-
-def _open(key: str, **filters) -> Alert | None:
-    return Alert.objects.filter(rule__key=key, cleared__isnull=True, **filters).first()
+demo = _alerts.demo
+db2_stopped_then_restored = _alerts.db2_stopped_then_restored
 
 
 def _cycles_until(nodes, check, cycles: int = 2) -> int:
@@ -375,257 +339,3 @@ def test_a_maintenance_window_silences_raising_and_mails_once_it_ends(demo, rule
                    .values_list("action", "actor_name", "target"))  # fmt: skip
     assert actions == [("maintenance.created", "dba", "cluster:lab-pg"),
                        ("maintenance.ended", "dba", "cluster:lab-pg")]  # fmt: skip
-
-
-# --- mail through a real SMTP server ------------------------------------------------------------
-
-
-class _Inbox:
-    """aiosmtpd handler keeping what the server received."""
-
-    def __init__(self):
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again: nothing listens there until reused
-
-
-@pytest.fixture
-def smtp_server():
-    """A real SMTP server (aiosmtpd, which Django's own mail tests use) on loopback."""
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        yield controller, inbox
-    finally:
-        controller.stop()
-
-
-def test_alert_mail_goes_through_a_real_smtp_server(demo, rules, smtp_server):
-    controller, inbox = smtp_server
-    smtp = {
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": controller.port,
-        "DEFAULT_FROM_EMAIL": "dbconsole@example.org",
-    }
-    update_rule(rules["disk_used"], warning=0, critical=None, email_to="oncall@example.org",
-                actor=None)  # fmt: skip
-    with override_settings(**smtp):
-        summary = _cycle([n for n in demo if n.name == "my1"], disk=True)
-    assert (summary["mailed"], summary["mail_failed"]) == (1, 0)
-    [envelope] = inbox.envelopes
-    assert envelope.mail_from == "dbconsole@example.org"
-    assert envelope.rcpt_tos == ["oncall@example.org", DBA_LIST]
-    text = envelope.content.decode()
-    assert "Subject: [lab-mariadb] FIRING warning: Data directory disk use on my1" in text
-    assert "Cluster:    lab-mariadb" in text
-
-
-def test_a_mail_server_that_refuses_is_recorded_and_does_not_break_the_cycle(demo, rules):
-    closed_port = _free_port()
-    update_rule(rules["disk_used"], warning=0, critical=None, actor=None)
-    smtp = {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": closed_port}  # fmt: skip
-    with override_settings(**smtp):
-        summary = _cycle(demo, disk=True)
-        again = alerts.evaluate(None)
-    assert summary["mailed"] == 0 and summary["mail_failed"] == summary["raised"] >= 3
-    assert again["mail_failed"] == 0  # recorded once, not retried every cycle
-    alert = _open("disk_used", node__name="db1")
-    assert alert.state == "firing" and "ConnectionRefusedError" in alert.notify_error
-    failed = AuditEntry.objects.filter(action=audit.ALERT_NOTIFIED, status="failed")
-    assert failed.count() == summary["raised"] and "Connection refused" in failed[0].error
-
-
-# --- rules and windows refuse bad values ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("key", "fields", "field"),
-    [
-        ("replication_lag", {"warning": 20.0, "critical": 10.0}, "warning"),
-        ("disk_used", {"warning": -1.0}, "warning"),
-        ("disk_used", {"critical": -5.0}, "critical"),
-        ("disk_used", {"warning": None, "critical": None}, "warning"),
-        ("node_down", {"warning": 1.0}, "warning"),
-        ("node_down", {"email_to": "dba@example.org, not an address"}, "email_to"),
-    ],
-)
-def test_a_rule_refuses_bad_values_and_nothing_changes(rules, dba, key, fields, field):
-    rule = rules[key]
-    before = AlertRule.objects.filter(pk=rule.pk).values().get()
-    with pytest.raises(ValidationError) as refused:
-        update_rule(rule, actor=dba, **fields)
-    assert field in refused.value.message_dict
-    assert AlertRule.objects.filter(pk=rule.pk).values().get() == before
-    assert not AuditEntry.objects.filter(action=audit.ALERT_RULE_CHANGED).exists()
-
-
-def test_changing_a_rule_is_audited_once(rules, dba):
-    rule = rules["replication_lag"]
-    assert update_rule(rule, warning=2097152.0, enabled=False, actor=dba) is True
-    assert update_rule(rule, warning=2097152.0, enabled=False, actor=dba) is False
-    entry = AuditEntry.objects.get(action=audit.ALERT_RULE_CHANGED)
-    assert (entry.actor_name, entry.target) == ("dba", "alert-rule:replication_lag")
-    assert (
-        "warning: 1048576.0 -> 2097152.0" in entry.output
-        and "enabled: True -> False" in entry.output
-    )
-
-
-def test_the_default_rules_migration_is_idempotent(rules):
-    rules["disk_used"].warning = 70.0
-    rules["disk_used"].save()
-    _defaults.create_default_rules(django_apps(), None)
-    assert AlertRule.objects.count() == 8
-    assert AlertRule.objects.get(key="disk_used").warning == 70.0  # a DBA's change is kept
-    lag = AlertRule.objects.get(key="replication_lag")
-    assert (lag.warning, lag.critical) == (1048576, 10485760)
-
-
-def test_reversing_the_defaults_removes_only_rules_that_never_raised_an_alert(rules):
-    _alert(rules["node_down"], _cluster("c1"), "cleared", "critical", "history")
-    _defaults.remove_unused_default_rules(django_apps(), None)
-    assert list(AlertRule.objects.values_list("key", flat=True)) == ["node_down"]
-    _defaults.create_default_rules(django_apps(), None)
-    assert AlertRule.objects.count() == 8
-
-
-def test_a_maintenance_window_needs_a_reason_and_an_end_after_its_start(db, dba):
-    cluster = _cluster("c1")
-    now = timezone.now()
-    with pytest.raises(ValidationError) as refused:
-        create_maintenance(cluster, starts=now, ends=now - timedelta(minutes=1), reason=" ",
-                           actor=dba)  # fmt: skip
-    assert set(refused.value.message_dict) == {"reason", "ends"}
-    assert not MaintenanceWindow.objects.exists()
-    first = create_maintenance(cluster, starts=now, ends=now + timedelta(hours=1),
-                               reason="disk swap", actor=dba)  # fmt: skip
-    again = create_maintenance(cluster, starts=now, ends=now + timedelta(hours=1),
-                               reason="disk swap", actor=dba)  # fmt: skip
-    assert first == again and MaintenanceWindow.objects.count() == 1
-    assert AuditEntry.objects.filter(action=audit.MAINTENANCE_CREATED).count() == 1
-
-
-# --- pages and who may use them -------------------------------------------------------------------
-
-
-def _alert(rule: AlertRule, cluster: Cluster, state: str, severity: str, message: str) -> Alert:
-    now = timezone.now()
-    return Alert.objects.create(
-        rule=rule, cluster=cluster, subject="cluster", state=state, severity=severity,
-        message=message, first_seen=now, last_seen=now,
-        raised=now if state == "firing" else None, cleared=now if state == "cleared" else None,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def some_alerts(rules):
-    c1, c2 = _cluster("c1"), _cluster("c2")
-    return [
-        _alert(rules["wal_ready"], c1, "pending", "critical", "pending critical"),
-        _alert(rules["disk_used"], c1, "firing", "warning", "firing warning"),
-        _alert(rules["node_down"], c2, "firing", "critical", "firing critical"),
-        _alert(rules["replication_lag"], c2, "cleared", "critical", "cleared long ago"),
-    ]
-
-
-def test_the_alerts_page_lists_open_alerts_firing_then_critical_first(client, dba, some_alerts):
-    client.force_login(dba)
-    page = client.get("/clusters/alerts/")
-    assert page.status_code == 200
-    order = [a.message for a in page.context["alerts"]]
-    assert order == ["firing critical", "firing warning", "pending critical"]
-    assert b"cleared long ago" not in page.content
-
-
-def test_the_history_filters_and_pages_by_keyset(client, manager, some_alerts, rules):
-    client.force_login(manager)
-    page = client.get("/clusters/alerts/history/", {"state": "cleared"})
-    assert [a.message for a in page.context["page"].rows] == ["cleared long ago"]
-    page = client.get("/clusters/alerts/history/", {"rule": "node_down", "severity": "critical"})
-    assert [a.message for a in page.context["page"].rows] == ["firing critical"]
-    bad = client.get("/clusters/alerts/history/", {"severity": "dire"})
-    assert bad.context["page"] is None and "severity" in bad.context["form"].errors
-    c1 = Cluster.objects.get(name="c1")
-    for n in range(55):
-        _alert(rules["log_panic_fatal"], c1, "cleared", "warning", f"old {n}")
-    first = client.get("/clusters/alerts/history/", {"cluster": c1.pk})
-    assert len(first.context["page"].rows) == 50 and first.context["page"].older_before
-    before = first.context["page"].older_before
-    older = client.get("/clusters/alerts/history/", {"cluster": c1.pk, "before": before})
-    assert len(older.context["page"].rows) == 2 + 55 - 50
-
-
-def test_a_dba_edits_a_rule_and_a_bad_value_names_the_field(client, dba, rules):
-    client.force_login(dba)
-    rule = rules["replication_lag"]
-    url = f"/clusters/alerts/rules/{rule.pk}/"
-    form = {"warning": "5000000", "critical": "1000000", "for_seconds": "30", "enabled": "on",
-            "notify": "on", "email_to": ""}  # fmt: skip
-    refused = client.post(url, form)
-    assert refused.status_code == 200
-    assert "warning" in refused.context["form"].errors
-    assert b"must not be above the critical" in refused.content
-    assert AlertRule.objects.get(pk=rule.pk).warning == 1048576
-    form["critical"] = "20000000"
-    assert client.post(url, form).status_code == 302
-    rule.refresh_from_db()
-    assert (rule.warning, rule.critical, rule.for_seconds) == (5000000, 20000000, 30)
-    assert AuditEntry.objects.get(action=audit.ALERT_RULE_CHANGED).actor_name == "dba"
-    fixed = client.get(f"/clusters/alerts/rules/{rules['node_down'].pk}/")
-    assert "warning" not in fixed.context["form"].fields
-
-
-def test_a_manager_reads_the_rules_but_cannot_edit_or_maintain(client, manager, rules):
-    client.force_login(manager)
-    page = client.get("/clusters/alerts/rules/")
-    assert page.status_code == 200 and not page.context["can_edit"]
-    assert b"/clusters/alerts/rules/" + str(rules["disk_used"].pk).encode() not in page.content
-    assert client.get(f"/clusters/alerts/rules/{rules['disk_used'].pk}/").status_code == 403
-    assert client.post(f"/clusters/alerts/rules/{rules['disk_used'].pk}/", {}).status_code == 403
-    assert client.get("/clusters/alerts/maintenance/").status_code == 200
-    assert client.get("/clusters/alerts/maintenance/new/").status_code == 403
-
-
-@pytest.mark.parametrize("persona", ["helpdesk", "outsider"])
-def test_helpdesk_and_outsiders_see_no_alert_page(client, request, persona, rules):
-    client.force_login(request.getfixturevalue(persona))
-    for url in ("/clusters/alerts/", "/clusters/alerts/history/", "/clusters/alerts/rules/",
-                "/clusters/alerts/maintenance/", "/clusters/alerts/maintenance/new/"):  # fmt: skip
-        assert client.get(url).status_code == 403, url
-    assert b'href="/clusters/alerts/"' not in client.get("/").content
-
-
-def test_a_dba_creates_a_window_and_ends_it_with_field_errors_first(client, dba):
-    cluster = _cluster("c1")
-    client.force_login(dba)
-    now = timezone.localtime().replace(second=0, microsecond=0)
-    fmt = "%Y-%m-%dT%H:%M"
-    form = {"cluster": cluster.pk, "starts": now.strftime(fmt),
-            "ends": (now - timedelta(hours=1)).strftime(fmt), "reason": ""}  # fmt: skip
-    refused = client.post("/clusters/alerts/maintenance/new/", form)
-    assert set(refused.context["form"].errors) == {"ends", "reason"}
-    assert not MaintenanceWindow.objects.exists()
-    form.update(ends=(now + timedelta(hours=2)).strftime(fmt), reason="kernel update")
-    assert client.post("/clusters/alerts/maintenance/new/", form).status_code == 302
-    window = MaintenanceWindow.objects.get()
-    assert (window.reason, window.created_by_name) == ("kernel update", "dba")
-    assert alerts.in_maintenance(cluster) == window
-    listed = client.get("/clusters/alerts/")
-    assert b"kernel update" in listed.content
-    assert client.get(f"/clusters/alerts/maintenance/{window.pk}/end/").status_code == 405
-    assert client.post(f"/clusters/alerts/maintenance/{window.pk}/end/").status_code == 302
-    assert client.post(f"/clusters/alerts/maintenance/{window.pk}/end/").status_code == 302
-    assert alerts.in_maintenance(cluster) is None
-    assert AuditEntry.objects.filter(action=audit.MAINTENANCE_ENDED).count() == 1
-    assert client.post("/clusters/alerts/maintenance/999999/end/").status_code == 404

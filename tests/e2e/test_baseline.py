@@ -16,7 +16,7 @@ from clusters.tasks import baseline_fix, baseline_fix_all
 from console.jobs import run_job
 from console.lab.demo import register_demo
 from console.models import Job
-from tests.clusters.test_baseline import _accounts, my1_insecure  # noqa: F401 (fixture)
+from tests.clusters._baseline import _accounts, my1_insecure  # noqa: F401 (fixture)
 from tests.factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
