@@ -128,7 +128,12 @@ def _poll_pg(node: Node, result: NodeResult, call: dict) -> None:
     receiver = _json(row["receiver"])
     if receiver and receiver.get("last_msg_age_s") is not None:
         m["replication.receiver_last_msg_age_s"] = float(receiver["last_msg_age_s"])
-    result.details = {
+    result.details = _pg_details(row, receiver, slots)
+
+
+def _pg_details(row: dict, receiver: dict | None, slots: list[dict]) -> dict:
+    """What the cluster page shows of a PostgreSQL node beyond its samples."""
+    details = {
         "receiver_status": row["receiver_status"] or "",
         "receiver": receiver,
         "slots": slots,
@@ -146,7 +151,8 @@ def _poll_pg(node: Node, result: NodeResult, call: dict) -> None:
         },
     }
     if row["current_logfile"]:
-        result.details["current_logfile"] = row["current_logfile"]
+        details["current_logfile"] = row["current_logfile"]
+    return details
 
 
 def _iso(value) -> str | None:
