@@ -7,6 +7,7 @@ from types import MappingProxyType
 import pytest
 
 from tests import factories
+from tests._smtp import Inbox, free_port
 
 
 # Personas: signed-in users of each kind, and one in no persona group.
@@ -226,3 +227,17 @@ def silent_port():
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
         yield listener.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on loopback (tests/_smtp.py): (its aiosmtpd controller, its inbox)."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller, inbox
+    finally:
+        controller.stop()

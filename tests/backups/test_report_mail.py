@@ -5,11 +5,9 @@ fails the job, audited with its error; no recipients, no job."""
 
 import email
 import io
-import socket
 from datetime import timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.test import override_settings
 from django.utils import timezone
 from pypdf import PdfReader
@@ -17,38 +15,11 @@ from pypdf import PdfReader
 from backups import report_mail
 from console import audit, jobs
 from console.models import AuditEntry, Job
+from tests._smtp import free_port
 from tests.backups.test_report import make_catalog, make_cluster, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 RECIPIENTS = ["managers@example.org", "dba-team@example.org"]
-
-
-class _Inbox:
-    """aiosmtpd handler keeping what the server received."""
-
-    def __init__(self):
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        yield controller, inbox
-    finally:
-        controller.stop()
 
 
 def _smtp(port: int) -> dict:
@@ -98,7 +69,7 @@ def test_the_scheduled_job_mails_the_pdf_to_the_recipients(fleet, smtp_server):
 
 
 def test_a_mail_server_that_refuses_fails_the_job_and_is_audited(fleet):
-    with override_settings(BACKUP_REPORT_RECIPIENTS=RECIPIENTS, **_smtp(_free_port())):
+    with override_settings(BACKUP_REPORT_RECIPIENTS=RECIPIENTS, **_smtp(free_port())):
         job = report_mail.mail_report_scheduled()
         assert jobs.run_job(job.pk, report_mail.mail_report_job.body) == "failed"
     job.refresh_from_db()

@@ -2,16 +2,14 @@
 a server that refuses, recorded once on the alert and in the audit log without breaking the
 cycle. Mail through the test outbox is checked with each condition in test_alerts.py."""
 
-import socket
-
 import pytest
-from aiosmtpd.controller import Controller
 from django.test import override_settings
 
 from clusters import alerts
 from clusters.actions.alerts import update_rule
 from console import audit
 from console.models import AuditEntry
+from tests._smtp import free_port
 from tests.clusters import _alerts
 from tests.clusters._alerts import DBA_LIST, _cycle, _open
 
@@ -24,35 +22,6 @@ demo = _alerts.demo
 
 
 # --- mail through a real SMTP server ------------------------------------------------------------
-
-
-class _Inbox:
-    """aiosmtpd handler keeping what the server received."""
-
-    def __init__(self):
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again: nothing listens there until reused
-
-
-@pytest.fixture
-def smtp_server():
-    """A real SMTP server (aiosmtpd, which Django's own mail tests use) on loopback."""
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        yield controller, inbox
-    finally:
-        controller.stop()
 
 
 def test_alert_mail_goes_through_a_real_smtp_server(demo, rules, smtp_server):
@@ -77,7 +46,7 @@ def test_alert_mail_goes_through_a_real_smtp_server(demo, rules, smtp_server):
 
 
 def test_a_mail_server_that_refuses_is_recorded_and_does_not_break_the_cycle(demo, rules):
-    closed_port = _free_port()
+    closed_port = free_port()
     update_rule(rules["disk_used"], warning=0, critical=None, actor=None)
     smtp = {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": closed_port}  # fmt: skip
