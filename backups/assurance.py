@@ -19,11 +19,9 @@ its own audit entry in the same transaction.
 
 import json
 import logging
-import re
 import time
 import zoneinfo
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -31,7 +29,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from backups.actions import PG_BIN, repository, run_pgbackrest
+from backups.actions import repository, run_pgbackrest
 from backups.drivers import pgbackrest
 from backups.drivers.base import Command
 from backups.models import (
@@ -43,10 +41,24 @@ from backups.models import (
     RunStatus,
     TestRestorePolicy,
 )
-from clusters.models import Node
+from backups.restore_checks import (
+    PG_BIN,
+    check_disk,
+    check_port,
+    check_repository,
+    run_as_postgres,
+)
+from backups.restore_plan import RecoveryTarget, RestorePlan
+from backups.restore_server import (
+    SCRATCH_START_TIMEOUT,
+    check_listen_address,
+    restored_target,
+    start_server,
+    wait_for_recovery,
+)
 from console import audit, jobs
 from console.errors import ExpectedFailure
-from console.executor import ExecutorError, run_command, run_sql
+from console.executor import ExecutorError, run_sql
 from console.models import AuditEntry, Job
 
 logger = logging.getLogger(__name__)
@@ -58,8 +70,6 @@ TEST_RESTORE_JOB = "backups.test_restore"
 ARCHIVE_JOB = "backups.check_archives"
 POLICY_FIELDS = ("catalog", "node", "data_directory", "port", "schedule", "check_query", "enabled")
 _RECOVERY_TIMEOUT = 600.0
-_START_TIMEOUT = 120
-_ADDRESS_RE = re.compile(r"[A-Za-z0-9.:\-]+")
 _ACTIVE_JOB = (Job.Status.PENDING, Job.Status.RUNNING)
 
 
@@ -239,19 +249,16 @@ def latest_usable(catalog: BackupCatalog) -> BackupRun | None:
             .select_related("catalog").order_by("-started", "-id").first())  # fmt: skip
 
 
-def _scratch_target(policy: TestRestorePolicy):
-    """How the console reaches the scratch instance: the policy's host and port, with the
-    credentials of the cluster's primary (the restored server has the primary's roles)."""
-    primaries = Node.objects.filter(cluster_id=policy.catalog.cluster_id, role=Node.Role.PRIMARY,
-                                    service=Node.Service.POSTGRESQL)  # fmt: skip
-    source = primaries.first() or policy.node
-    return replace(source.pg_target(), name=f"{policy.node.name}:{policy.port}",
-                   host=policy.node.address, port=policy.port)  # fmt: skip
-
-
-def _run(node: Node, argv: list[str], *, actor, job, **kwargs):
-    return run_command(node, argv, actor=actor, job=job, action=audit.BACKUP_COMMAND,
-                       sudo_user="postgres", **kwargs)  # fmt: skip
+def scratch_plan(policy: TestRestorePolicy, backup: BackupRun | None) -> RestorePlan:
+    """The policy's scratch instance as the restore wizard plans a restore onto another host
+    (its directory and port, the latest point, promoted): what the wizard's pre-checks and
+    backups.restore_server (start, reach, wait for recovery) take. `command` is not used."""
+    return RestorePlan(
+        cluster=policy.catalog.cluster, catalog=policy.catalog, node=policy.node,
+        data_directory=policy.data_directory.rstrip("/"), port=policy.port, in_place=False,
+        target=RecoveryTarget(), backup=backup, wal_first="", wal_until="",
+        command=Command(["true"]), check_query=policy.check_query,
+    )  # fmt: skip
 
 
 def run_test_restore(
@@ -295,41 +302,37 @@ def run_test_restore(
     try:
         if backup is None:
             raise ExpectedFailure(f"No usable (verified) backup in {catalog}: nothing to restore.")
-        if _exists(node, directory, actor=actor, job=job):
+        plan = scratch_plan(policy, backup)
+        if _exists(plan, directory, actor=actor, job=job):
             raise ExpectedFailure(f"{directory} already exists on {node.name}; a test restore "
                                   f"goes into a new directory and never touches an existing one "
                                   f"(remove it if it is a leftover).")  # fmt: skip
-        if not _ADDRESS_RE.fullmatch(node.address):  # it goes into pg_ctl's -o (a shell)
-            raise ExpectedFailure(f"{node.name}'s address {node.address!r} cannot be listened on.")
-        _prechecks(policy, backup, actor=actor, job=job, log=log)
+        check_listen_address(node)
+        _prechecks(plan, actor=actor, job=job, log=log)
         command = pgbackrest.restore(repository(catalog), directory, label=backup.backup_id)
         log(f"restoring backup {backup.backup_id} into {node.name}:{directory}")
         created = True
         run_pgbackrest(node, command, actor=actor, job=job, timeout=6 * 3600)
-        # No quotes needed: the address and the directory are plain characters (checked).
-        options = (f"-c port={policy.port} -c listen_addresses={node.address} "
-                   f"-c archive_mode=off -c synchronous_standby_names= "
-                   f"-c unix_socket_directories={directory}")  # fmt: skip
         log(f"starting the scratch instance on {node.name}:{policy.port}")
-        _start(node, directory, options, actor=actor, job=job)
-        target = _scratch_target(policy)
-        _wait_for_recovery(target, recovery_timeout, actor=actor, job=job)
+        start_server(plan, actor=actor, job=job, timeout=SCRATCH_START_TIMEOUT, log_kept=False)
+        target = restored_target(plan)
+        wait_for_recovery(plan, target, recovery_timeout, actor=actor, job=job, log_kept=False)
         log(f"recovery ended; check query: {policy.check_query}")
         result, ok = _check(target, policy.check_query, actor=actor, job=job)
         duration = timedelta(seconds=time.monotonic() - t0)
     except ExpectedFailure as exc:
         message = str(exc)
         if created:
-            message += _cleanup(node, directory, actor=actor, job=job)
+            message += _cleanup(plan, actor=actor, job=job)
         _end(restore, RestoreStatus.FAILED, message, job=job, actor=actor,
              duration=timedelta(seconds=time.monotonic() - t0))  # fmt: skip
         raise ExpectedFailure(f"Test restore failed: {message}") from None
     except BaseException:
         if created:  # a bug or an interruption: still never leave a server running
-            _cleanup(node, directory, actor=actor, job=job)
+            _cleanup(plan, actor=actor, job=job)
         _end(restore, RestoreStatus.FAILED, "internal error; see the job", job=job, actor=actor)
         raise
-    leftover = _cleanup(node, directory, actor=actor, job=job)
+    leftover = _cleanup(plan, actor=actor, job=job)
     log(leftover.strip() or "scratch instance stopped and its directory removed")
     if ok:
         status, message = RestoreStatus.SUCCEEDED, f"restored backup {backup.backup_id}"
@@ -344,19 +347,10 @@ def run_test_restore(
     return restore
 
 
-def _prechecks(policy: TestRestorePolicy, backup: BackupRun, *, actor, job, log) -> None:
+def _prechecks(plan: RestorePlan, *, actor, job, log) -> None:
     """The restore wizard's read-only pre-checks that apply to a scratch instance (enough
     disk for the backup's database, the host reads the repository and it lists the backup,
     nothing answers on the port): the first that fails stops the run, nothing touched."""
-    from backups.restore_checks import check_disk, check_port, check_repository
-    from backups.restore_plan import RecoveryTarget, RestorePlan
-
-    plan = RestorePlan(
-        cluster=policy.catalog.cluster, catalog=policy.catalog, node=policy.node,
-        data_directory=policy.data_directory.rstrip("/"), port=policy.port, in_place=False,
-        target=RecoveryTarget(), backup=backup, wal_first="", wal_until="",
-        command=Command(["true"]), check_query=policy.check_query,
-    )  # fmt: skip
     for check in (
         check_disk(plan, False, actor=actor, job=job),
         check_repository(plan, actor=actor, job=job)[0],
@@ -365,31 +359,6 @@ def _prechecks(policy: TestRestorePolicy, backup: BackupRun, *, actor, job, log)
         if not check.ok:
             raise ExpectedFailure(f"pre-check {check.name}: {check.detail}")
         log(f"pre-check {check.name}: {check.detail}")
-
-
-def _start(node: Node, directory: str, options: str, *, actor, job) -> None:
-    """pg_ctl start; when it fails, its own message says only "examine the log output": the
-    end of the server's log (in the scratch directory, removed afterwards) goes with it."""
-    try:
-        _run(node, [f"{PG_BIN}/pg_ctl", "-D", directory, "-l", f"{directory}/restore.log", "-o",
-                    options, "-w", "-t", str(_START_TIMEOUT), "start"], actor=actor, job=job,
-             timeout=_START_TIMEOUT + 30)  # fmt: skip
-    except ExecutorError as exc:
-        tail = _run(node, ["tail", "-n", "5", f"{directory}/restore.log"], actor=actor, job=job,
-                    check=False).stdout.strip()  # fmt: skip
-        raise ExpectedFailure(f"{exc} Server log: {tail or '(empty)'}") from None
-
-
-def _wait_for_recovery(target, timeout: float, *, actor, job) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = run_sql(target, "backups:restore-recovery", actor=actor, job=job,
-                       action=audit.BACKUP_COMMAND, job_log=False).rows  # fmt: skip
-        if rows and rows[0][0] is False:
-            return
-        if time.monotonic() > deadline:
-            raise ExpectedFailure(f"Recovery did not end within {timeout:.0f} s.")
-        time.sleep(0.25)  # polling interval; the deadline decides
 
 
 def _check(target, query: str, *, actor, job) -> tuple[str, bool]:
@@ -403,24 +372,25 @@ def _check(target, query: str, *, actor, job) -> tuple[str, bool]:
     return ("" if value is None else str(value)), value not in (None, False)
 
 
-def _cleanup(node: Node, directory: str, *, actor, job) -> str:
+def _cleanup(plan: RestorePlan, *, actor, job) -> str:
     """Stop the scratch instance (if it runs) and remove its directory; "" when it is gone,
     else a sentence for the record saying what is left."""
-    if _exists(node, f"{directory}/postmaster.pid", actor=actor, job=job):
-        _run(node, [f"{PG_BIN}/pg_ctl", "-D", directory, "-m", "fast", "-w", "-t", "60", "stop"],
-             actor=actor, job=job, check=False, timeout=90)  # fmt: skip
-    _run(node, ["rm", "-rf", "--one-file-system", "--", directory], actor=actor, job=job,
-         check=False)  # fmt: skip
-    if _exists(node, directory, actor=actor, job=job):
-        return f" The scratch directory {directory} on {node.name} could not be removed."
+    directory = plan.data_directory
+    if _exists(plan, f"{directory}/postmaster.pid", actor=actor, job=job):
+        run_as_postgres(plan, [f"{PG_BIN}/pg_ctl", "-D", directory, "-m", "fast", "-w", "-t",
+                               "60", "stop"], actor=actor, job=job, timeout=90)  # fmt: skip
+    run_as_postgres(plan, ["rm", "-rf", "--one-file-system", "--", directory], actor=actor,
+                    job=job)  # fmt: skip
+    if _exists(plan, directory, actor=actor, job=job):
+        return f" The scratch directory {directory} on {plan.node.name} could not be removed."
     return ""
 
 
-def _exists(node: Node, path: str, *, actor, job) -> bool:
+def _exists(plan: RestorePlan, path: str, *, actor, job) -> bool:
     """Whether `path` exists on the host: a probe, audited but kept out of the job log (its
     expected "exit code 1" would read as a failure there)."""
-    return _run(node, ["test", "-e", path], actor=actor, job=job, check=False,
-                job_log=False).exit_code == 0  # fmt: skip
+    return run_as_postgres(plan, ["test", "-e", path], actor=actor, job=job,
+                           job_log=False).exit_code == 0  # fmt: skip
 
 
 def _end(restore: RestoreRun, status: str, message: str, *, job, actor, **fields) -> None:

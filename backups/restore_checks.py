@@ -52,7 +52,11 @@ class CheckReport:
         return [c.as_dict() for c in self.checks]
 
 
-def _run(plan: RestorePlan, argv: list[str], *, actor, job, keep_output: bool = True):
+def run_as_postgres(plan: RestorePlan, argv: list[str], *, actor, job, check=False, **options):
+    """`argv` on the plan's node as the postgres OS user, audited as audit.BACKUP_COMMAND: the
+    one road of the pre-checks and of backups.restore_server to the target host. A non-zero
+    exit is returned, not raised, unless `check`; `options` go to run_command (keep_output,
+    job_log, timeout)."""
     return run_command(
         plan.node,
         argv,
@@ -60,9 +64,16 @@ def _run(plan: RestorePlan, argv: list[str], *, actor, job, keep_output: bool = 
         job=job,
         action=audit.BACKUP_COMMAND,
         sudo_user=OS_USER,
-        check=False,
-        keep_output=keep_output,
+        check=check,
+        **options,
     )
+
+
+def server_status(plan: RestorePlan, *, actor, job, job_log: bool = True):
+    """`pg_ctl status` of the plan's data directory: exit 0 a server runs there, 3 none
+    runs, 4 there is no data directory."""
+    argv = [f"{PG_BIN}/pg_ctl", "status", "-D", plan.data_directory]
+    return run_as_postgres(plan, argv, actor=actor, job=job, job_log=job_log)
 
 
 def run_prechecks(plan: RestorePlan, *, actor, job=None) -> CheckReport:
@@ -86,9 +97,7 @@ def run_prechecks(plan: RestorePlan, *, actor, job=None) -> CheckReport:
 def check_server_stopped(plan: RestorePlan, *, actor, job=None) -> Check:
     """`pg_ctl status` of the target directory: 0 is a running server (refused), 3 none
     running, 4 no data directory there (nothing can be running)."""
-    result = _run(
-        plan, [f"{PG_BIN}/pg_ctl", "status", "-D", plan.data_directory], actor=actor, job=job
-    )
+    result = server_status(plan, actor=actor, job=job)
     if result.exit_code == 0:
         first = result.stdout.strip().splitlines()[0] if result.stdout.strip() else "running"
         return Check(
@@ -113,7 +122,9 @@ def check_directory(plan: RestorePlan, *, actor, job=None) -> tuple[Check, bool]
     directory is restored over (pgBackRest --delta, pg_rman clears it itself); anything else
     is refused. Returns the check and whether the restore goes over existing files."""
     path = plan.data_directory
-    listing = _run(plan, ["ls", "-A1", "--", path], actor=actor, job=job, keep_output=False)
+    listing = run_as_postgres(
+        plan, ["ls", "-A1", "--", path], actor=actor, job=job, keep_output=False
+    )
     if listing.exit_code == 0:
         names = listing.stdout.split()
         if not names:
@@ -138,7 +149,9 @@ def check_directory(plan: RestorePlan, *, actor, job=None) -> tuple[Check, bool]
             f"directory.",
         ), False
     parent = posixpath.dirname(path.rstrip("/")) or "/"
-    writable = _run(plan, ["test", "-d", parent, "-a", "-w", parent], actor=actor, job=job)
+    writable = run_as_postgres(
+        plan, ["test", "-d", parent, "-a", "-w", parent], actor=actor, job=job
+    )
     if writable.exit_code == 0:
         return Check("directory", True, f"{path} does not exist; it is created in {parent}."), False
     return Check(
@@ -162,7 +175,7 @@ def check_disk(plan: RestorePlan, restore_over: bool, *, actor, job=None) -> Che
     size (the data directory it restores). df is given the directory and its ancestors: the
     deepest one that exists names the file system."""
     needed = plan.backup.database_bytes or 0
-    result = _run(
+    result = run_as_postgres(
         plan,
         ["df", "-B1", "--output=avail,file", "--", *_ancestors(plan.data_directory)],
         actor=actor,
@@ -195,7 +208,9 @@ def check_repository(plan: RestorePlan, *, actor, job=None) -> tuple[Check, str]
     catalog, label = plan.catalog, plan.backup.backup_id
     if plan.engine == Engine.PGBACKREST:
         repo = pgbackrest.Repository(path=catalog.path, stanza=catalog.stanza)
-        result = _run(plan, pgbackrest.info(repo).argv, actor=actor, job=job, keep_output=False)
+        result = run_as_postgres(
+            plan, pgbackrest.info(repo).argv, actor=actor, job=job, keep_output=False
+        )
         error = pgbackrest.engine_error(result.exit_code, result.stdout, result.stderr)
         if error is not None:
             return Check(
@@ -210,7 +225,7 @@ def check_repository(plan: RestorePlan, *, actor, job=None) -> tuple[Check, str]
         labels = {b.label for s in stanzas for b in s.backups}
         wal_max = stanzas[0].wal_max if stanzas else ""
     else:
-        result = _run(
+        result = run_as_postgres(
             plan, pg_rman.show(catalog.path).argv, actor=actor, job=job, keep_output=False
         )
         error = pg_rman.engine_error(result.exit_code, result.stderr)
@@ -238,7 +253,7 @@ def check_repository(plan: RestorePlan, *, actor, job=None) -> tuple[Check, str]
 def check_port(plan: RestorePlan, *, actor, job=None) -> Check:
     """Nothing answers on the port the restored server will use (pg_isready exit 2: no
     response)."""
-    result = _run(
+    result = run_as_postgres(
         plan,
         [f"{PG_BIN}/pg_isready", "-h", plan.node.address, "-p", str(plan.port), "-t", "3"],
         actor=actor,

@@ -1,8 +1,5 @@
 """A test restore of a pgBackRest repository into a scratch instance (`restore_to_scratch`)."""
 
-import time
-from dataclasses import replace
-
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -15,6 +12,15 @@ from backups.models import (
     RestoreRun,
     RestoreStatus,
 )
+from backups.restore_checks import PG_BIN
+from backups.restore_plan import RecoveryTarget, RestorePlan
+from backups.restore_server import (
+    SCRATCH_START_TIMEOUT,
+    check_listen_address,
+    restored_target,
+    start_server,
+    wait_for_recovery,
+)
 from clusters.models import Node
 from console import audit
 from console.errors import ExpectedFailure
@@ -23,7 +29,6 @@ from console.models import AuditEntry
 
 # --- restore into a scratch instance (pgBackRest) --------------------------------------------
 
-PG_BIN = "/usr/lib/postgresql/15/bin"  # Debian's PostgreSQL 15 binaries, not on PATH
 _RECOVERY_TIMEOUT = 600.0
 
 
@@ -62,6 +67,7 @@ def restore_to_scratch(
     if exists.exit_code == 0:
         raise ExpectedFailure(f"{data_directory} already exists on {node.name}: a test restore "
                               f"goes into a new directory.")  # fmt: skip
+    check_listen_address(node)
     try:
         with transaction.atomic():
             restore.status, restore.started, restore.job = (RestoreStatus.RUNNING,
@@ -78,15 +84,15 @@ def restore_to_scratch(
         result = run_pgbackrest(node, command, actor=actor, job=job, timeout=6 * 3600)
         label = _restored_set(result.stdout)
         backup = BackupRun.objects.filter(catalog=catalog, backup_id=label).first()
-        options = (f"-c port={port} -c archive_mode=off -c synchronous_standby_names='' "
-                   f"-c unix_socket_directories='{data_directory}'")  # fmt: skip
-        run_command(node, [f"{PG_BIN}/pg_ctl", "-D", data_directory, "-l",
-                           f"{data_directory}/restore.log", "-o", options, "-w", "-t", "120",
-                           "start"], actor=actor, job=job, action=audit.BACKUP_COMMAND,
-                    sudo_user="postgres", timeout=150)  # fmt: skip
+        plan = RestorePlan(
+            cluster=catalog.cluster, catalog=catalog, node=node, data_directory=data_directory,
+            port=port, in_place=False, target=RecoveryTarget(target_kind, target_value),
+            backup=backup, wal_first="", wal_until="", command=command, check_query=check_query,
+        )  # fmt: skip
+        start_server(plan, actor=actor, job=job, timeout=SCRATCH_START_TIMEOUT, log_kept=False)
         started = True
-        scratch = replace(node.pg_target(), name=f"{node.name}:{port}", port=port)
-        _wait_for_promotion(scratch, recovery_timeout, actor=actor, job=job)
+        scratch = restored_target(plan)
+        wait_for_recovery(plan, scratch, recovery_timeout, actor=actor, job=job, log_kept=False)
         check_result, check_ok = _check(scratch, check_query, actor=actor, job=job)
     except ExpectedFailure as exc:
         _end_restore(restore, RestoreStatus.FAILED, message=str(exc))
@@ -108,18 +114,6 @@ def _restored_set(stdout: str) -> str:
         if "restore backup set " in message.text:
             return message.text.split("restore backup set ", 1)[1].split(",", 1)[0]
     return ""
-
-
-def _wait_for_promotion(target, timeout: float, *, actor, job) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = run_sql(target, "backups:restore-recovery", actor=actor, job=job,
-                       action=audit.BACKUP_COMMAND, job_log=False).rows  # fmt: skip
-        if rows and rows[0][0] is False:
-            return
-        if time.monotonic() > deadline:
-            raise ExpectedFailure(f"Recovery did not reach its target within {timeout:.0f} s.")
-        time.sleep(0.25)  # polling interval; the deadline decides
 
 
 def _check(target, query: str, *, actor, job) -> tuple[str, bool | None]:

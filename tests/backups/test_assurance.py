@@ -26,6 +26,7 @@ from backups.models import (
     RestoreRun,
     TestRestorePolicy,
 )
+from backups.restore_server import restored_target
 from console import audit, jobs
 from console.executor import ExecutorError, run_command, run_sql
 from console.models import AuditEntry, Job
@@ -76,7 +77,7 @@ def _policy(db1, catalog, scratch: Path, check_query: str, dba) -> TestRestorePo
 def _scratch_is_down(db1, dba) -> bool:
     policy = TestRestorePolicy(node=db1, port=SCRATCH_PORT,
                                catalog=BackupCatalog(cluster=db1.cluster))  # fmt: skip
-    target = assurance._scratch_target(policy)
+    target = restored_target(assurance.scratch_plan(policy, None))
     try:
         run_sql(target, "SELECT 1", actor=dba)
     except ExecutorError:
