@@ -114,6 +114,7 @@ HA_SWITCHOVER = "ha.switchover"
 HA_FAILOVER = "ha.failover"
 HA_FENCED = "ha.fenced"
 HA_REBUILT = "ha.rebuilt"
+HA_FOLLOWED = "ha.followed"  # a standby re-pointed at the new primary after a failover
 HA_PCP = "ha.pcp"
 
 # MariaDB provisioning on a bare host (clusters.provision.mariadb, issue 8 part 5)
