@@ -150,6 +150,8 @@ def _record_outcome(action: str, call: Call, common: dict, job) -> None:
     summary = f"[{common['node']}] {status}"
     if call.exit_code is not None:
         summary += f", exit code {call.exit_code}"
+        if call.exit_code != 0 and not call.failed:
+            summary += " (an expected answer)"  # run_command's ok_exits
     summary += f", {call.duration_ms} ms"
     if error:
         summary += f": {error}"

@@ -7,6 +7,7 @@ call is short next to the work it starts, so there is no connection pool to go s
 import asyncio
 import shlex
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import asyncssh
@@ -88,6 +89,7 @@ def run_command(
     input: str | None = None,
     keep_output: bool = True,
     job_log: bool = True,
+    ok_exits: Collection[int] = (0,),
 ) -> CommandResult:
     """Run `argv` on the target over SSH and return its exit code and output.
 
@@ -101,9 +103,17 @@ def run_command(
     `check`, a non-zero exit raises CommandFailed carrying the result. `keep_output=False`
     records only the output's size in the outcome entry (for reads of logs and data);
     `job_log=False` audits the call (naming the job) without writing it to the job's log.
+
+    `ok_exits` are the exit codes the caller expects as a normal answer (`pg_isready` exits 2
+    when nothing answers, `pg_ctl status` 3 when no server runs, `test -e` 1 when the path is
+    missing): such an exit is recorded as succeeded, with its code, in the outcome entry and
+    the job log, and `check` raises only for an exit outside them. The default `(0,)` keeps
+    every other non-zero exit a failure. A timeout is a failure whatever its exit code. The
+    returned CommandResult is the same either way.
     """
     if isinstance(argv, (str, bytes)) or not all(isinstance(a, str) for a in argv):
         raise TypeError("argv must be a list of str, never a shell string")
+    ok_exits = _exit_codes(ok_exits)
     ensure_outside_transaction()
     t = _ssh_target(target)
     timeout = timeout or settings.EXECUTOR_COMMAND_TIMEOUT
@@ -126,7 +136,7 @@ def run_command(
         )
         call.exit_code = out.exit_code
         call.output = out.stdout + (f"\n[stderr]\n{out.stderr}" if out.stderr else "")
-        failure = _failure(out, argv, t.name, timeout, call.secrets)
+        failure = _failure(out, argv, t.name, timeout, call.secrets, ok_exits)
         if failure:
             call.fail(failure)
     result = CommandResult(
@@ -136,17 +146,29 @@ def run_command(
         duration_ms=call.duration_ms,
         audit_id=call.outcome_id,
     )
-    if out.timed_out or (check and out.exit_code != 0):
+    if out.timed_out or (check and out.exit_code not in ok_exits):
         raise CommandFailed(redact(failure, call.secrets), result)
     return result
 
 
-def _failure(out: _Outcome, argv: list[str], node: str, timeout: float, secrets) -> str:
-    """What went wrong, for the operator; empty when nothing did. The stderr tail is redacted
-    before it is cut, so no half of a secret is left at the cut; the caller redacts the rest."""
+def _exit_codes(ok_exits) -> frozenset[int]:
+    """`ok_exits` as a set of ints; a bare int or a string is a caller's mistake, refused."""
+    if isinstance(ok_exits, (int, str, bytes)) or not all(
+        isinstance(code, int) and not isinstance(code, bool) for code in ok_exits
+    ):
+        raise TypeError("ok_exits must be a collection of int exit codes, like (0, 2)")
+    return frozenset(ok_exits)
+
+
+def _failure(
+    out: _Outcome, argv: list[str], node: str, timeout: float, secrets, ok_exits=frozenset({0})
+) -> str:
+    """What went wrong, for the operator; empty when nothing did (an exit in `ok_exits`).
+    The stderr tail is redacted before it is cut, so no half of a secret is left at the cut;
+    the caller redacts the rest."""
     if out.timed_out:
         return f"{shlex.join(argv)[:200]} on {node} timed out after {timeout:g} s"
-    if out.exit_code != 0:
+    if out.exit_code not in ok_exits:
         tail = redact(out.stderr.strip(), secrets)[-_STDERR_TAIL:]
         failure = f"{shlex.join(argv)[:200]} on {node} exited with code {out.exit_code}"
         return failure + (f": {tail}" if tail else "")
