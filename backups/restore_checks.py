@@ -56,7 +56,7 @@ def run_as_postgres(plan: RestorePlan, argv: list[str], *, actor, job, check=Fal
     """`argv` on the plan's node as the postgres OS user, audited as audit.BACKUP_COMMAND: the
     one road of the pre-checks and of backups.restore_server to the target host. A non-zero
     exit is returned, not raised, unless `check`; `options` go to run_command (keep_output,
-    job_log, timeout)."""
+    job_log, timeout, ok_exits)."""
     return run_command(
         plan.node,
         argv,
@@ -73,7 +73,7 @@ def server_status(plan: RestorePlan, *, actor, job, job_log: bool = True):
     """`pg_ctl status` of the plan's data directory: exit 0 a server runs there, 3 none
     runs, 4 there is no data directory."""
     argv = [f"{PG_BIN}/pg_ctl", "status", "-D", plan.data_directory]
-    return run_as_postgres(plan, argv, actor=actor, job=job, job_log=job_log)
+    return run_as_postgres(plan, argv, actor=actor, job=job, job_log=job_log, ok_exits=(0, 3, 4))
 
 
 def run_prechecks(plan: RestorePlan, *, actor, job=None) -> CheckReport:
@@ -252,12 +252,13 @@ def check_repository(plan: RestorePlan, *, actor, job=None) -> tuple[Check, str]
 
 def check_port(plan: RestorePlan, *, actor, job=None) -> Check:
     """Nothing answers on the port the restored server will use (pg_isready exit 2: no
-    response)."""
+    response). Exits 0-2 are pg_isready's answers, audited as succeeded; 3 is a failure."""
     result = run_as_postgres(
         plan,
         [f"{PG_BIN}/pg_isready", "-h", plan.node.address, "-p", str(plan.port), "-t", "3"],
         actor=actor,
         job=job,
+        ok_exits=(0, 1, 2),
     )
     if result.exit_code == 2:
         return Check("port", True, f"nothing answers on {plan.node.address}:{plan.port}.")
