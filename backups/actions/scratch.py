@@ -62,7 +62,7 @@ def restore_to_scratch(
                                  pgbackrest.RestoreTarget(target_kind, target_value))  # fmt: skip
     exists = run_command(
         node, ["test", "-e", data_directory], actor=actor, job=job,
-        action=audit.BACKUP_COMMAND, sudo_user="postgres", check=False,
+        action=audit.BACKUP_COMMAND, sudo_user="postgres", check=False, ok_exits=(0, 1),
     )  # fmt: skip
     if exists.exit_code == 0:
         raise ExpectedFailure(f"{data_directory} already exists on {node.name}: a test restore "
