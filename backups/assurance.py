@@ -387,10 +387,10 @@ def _cleanup(plan: RestorePlan, *, actor, job) -> str:
 
 
 def _exists(plan: RestorePlan, path: str, *, actor, job) -> bool:
-    """Whether `path` exists on the host: a probe, audited but kept out of the job log (its
-    expected "exit code 1" would read as a failure there)."""
+    """Whether `path` exists on the host: a probe, audited (exit 1, absent, as an answer,
+    not a failure) but kept out of the job log."""
     return run_as_postgres(plan, ["test", "-e", path], actor=actor, job=job,
-                           job_log=False).exit_code == 0  # fmt: skip
+                           job_log=False, ok_exits=(0, 1)).exit_code == 0  # fmt: skip
 
 
 def _end(restore: RestoreRun, status: str, message: str, *, job, actor, **fields) -> None:

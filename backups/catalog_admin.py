@@ -93,9 +93,9 @@ def catalog_nodes(cluster, nodes) -> list[Node]:
     return sorted(nodes, key=lambda n: (n.role != Node.Role.PRIMARY, n.name))
 
 
-def _as_postgres(node: Node, argv: list[str], *, actor):
+def _as_postgres(node: Node, argv: list[str], *, actor, **options):
     return run_command(node, argv, actor=actor, action=audit.BACKUP_COMMAND,
-                       sudo_user="postgres", check=False)  # fmt: skip
+                       sudo_user="postgres", check=False, **options)  # fmt: skip
 
 
 def _remote(field: str, node: Node, exc: ExecutorError) -> ValidationError:
@@ -110,7 +110,9 @@ def check_shared_path(path: str, nodes: list[Node], *, actor) -> tuple[bool, lis
     removed again when the check fails."""
     first = nodes[0]
     try:
-        existed = _as_postgres(first, ["test", "-e", path], actor=actor).exit_code == 0
+        existed = (
+            _as_postgres(first, ["test", "-e", path], actor=actor, ok_exits=(0, 1)).exit_code == 0
+        )
         made = _as_postgres(first, ["mkdir", "-p", "--", path], actor=actor)
         if made.exit_code != 0:
             raise ValidationError({"path": f"postgres cannot create {path} on {first.name}: "
