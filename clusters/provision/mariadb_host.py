@@ -94,7 +94,7 @@ def apply_detect_os(p) -> str:
 
 def check_installed(p) -> str:
     family, package = p.state["family"], p.state["package"]
-    found = p.sh(FAMILIES[family]["installed"](package), check=False)
+    found = p.sh(FAMILIES[family]["installed"](package), check=False, ok_exits=(0, 1))
     if family == "debian":
         installed = found.exit_code == 0 and found.stdout.strip() == "install ok installed"
     else:
@@ -177,7 +177,7 @@ def apply_cnf(p) -> str:
     option file; an option file that differs is kept as <file>.dbconsole-<time>.bak."""
     cnf = p.layout.cnf
     kept = ""
-    if p.sh(["test", "-e", cnf], check=False, job_log=False).exit_code == 0:
+    if p.sh(["test", "-e", cnf], check=False, job_log=False, ok_exits=(0, 1)).exit_code == 0:
         kept = f"{cnf}.dbconsole-{timezone.now():%Y%m%dT%H%M%SZ}.bak"
         p.sh(["cp", "-p", "--", cnf, kept])
     tmp = p.sh(["mktemp", "-p", p.layout.base, ".my.cnf.dbconsole-XXXXXX"]).stdout.strip()
@@ -196,7 +196,10 @@ def apply_cnf(p) -> str:
 
 
 def check_initialised(p) -> str:
-    if p.sh(["test", "-f", p.layout.system_tables], check=False, job_log=False).exit_code == 0:
+    found = p.sh(
+        ["test", "-f", p.layout.system_tables], check=False, job_log=False, ok_exits=(0, 1)
+    )
+    if found.exit_code == 0:
         return f"{p.layout.data} holds the system tables"
     return ""
 
@@ -224,7 +227,7 @@ def apply_initialise(p) -> str:
 
 def _ping(p):
     argv = ["mariadb-admin", f"--defaults-file={p.layout.cnf}", "--connect-timeout=3", "ping"]
-    return p.sh(argv, check=False, job_log=False)
+    return p.sh(argv, check=False, job_log=False, ok_exits=(0, 1))  # 1: not answering
 
 
 def check_running(p) -> str:

@@ -73,7 +73,8 @@ class Host:
         )
 
     def ok(self, argv, **kw) -> bool:
-        return self.run(argv, check=False, **kw).exit_code == 0
+        """A yes/no probe (test, grep -q): exit 1 is the answer no, audited as succeeded."""
+        return self.run(argv, check=False, ok_exits=(0, 1), **kw).exit_code == 0
 
     def read(self, path: str) -> str | None:
         """The file's text, or None when it does not exist."""
@@ -119,7 +120,8 @@ class Host:
         if family == "gentoo":
             result = self.run(["qlist", "-ICv", package], check=False)
             return result.stdout.strip() or False
-        result = self.run(["dpkg-query", "-W", "-f=${Status} ${Version}", package], check=False)
+        result = self.run(["dpkg-query", "-W", "-f=${Status} ${Version}", package], check=False,
+                          ok_exits=(0, 1))  # exit 1: not installed, an answer  # fmt: skip
         words = result.stdout.split()
         if words[:3] == ["install", "ok", "installed"]:
             return f"{package} {words[3] if len(words) > 3 else ''} is installed".strip()
