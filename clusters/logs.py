@@ -74,7 +74,7 @@ class _Call:
     actor: object
     timeout: float | None = None  # None: the executor's default
 
-    def run(self, argv: list[str], check: bool = True):
+    def run(self, argv: list[str], check: bool = True, ok_exits=(0,)):
         return run_command(
             self.node,
             argv,
@@ -84,6 +84,7 @@ class _Call:
             check=check,
             timeout=self.timeout,
             keep_output=False,  # log lines may hold personal data: the audit keeps their size
+            ok_exits=ok_exits,
         )
 
 
@@ -358,10 +359,10 @@ def search(
     """The first `max_matches` lines of the whole file containing `term` (a fixed string,
     case-insensitive), as (line number, byte offset, text). `term` reaches grep as one argv
     element after `-e`, so it is never a pattern, an option or shell text. grep exits 1 when
-    nothing matches, so the audit outcome of a search that found nothing reads failed."""
+    nothing matches: an answer, audited as succeeded (exit 2 is a failure)."""
     call = _Call(node, sudo_user, job, actor, timeout)
     argv = ["grep", "-a", "-i", "-n", "-b", "-F", "-m", str(max_matches), "-e", _valid_term(term)]
-    result = call.run([*argv, "--", path], check=False)
+    result = call.run([*argv, "--", path], check=False, ok_exits=(0, 1))
     if result.exit_code not in (0, 1):
         raise LogUnreadable(f"cannot search {path}: {result.stderr.strip()[-300:]}")
     matches = []

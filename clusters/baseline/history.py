@@ -44,7 +44,8 @@ def _stat_paths(probe: Probe, paths: list[str]) -> dict[str, tuple[str, str, int
     exists, without following links. Missing paths are simply absent."""
     if not paths:
         return {}
-    out = probe.command(["find", *paths, "-maxdepth", "0", "-printf", _FIND_FORMAT], check=False)
+    argv = ["find", *paths, "-maxdepth", "0", "-printf", _FIND_FORMAT]
+    out = probe.command(argv, check=False, ok_exits=(0, 1))  # 1: some are missing, an answer
     if out.exit_code not in (0, 1):
         raise CommandFailed(f"find exited with {out.exit_code}: {out.stderr[-300:]}")
     found = {}

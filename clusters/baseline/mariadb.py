@@ -94,7 +94,7 @@ def mysqld_options(probe: Probe) -> MysqldOptions:
 
 def _first_existing(probe: Probe, paths) -> str:
     for path in paths:
-        found = probe.command(["readlink", "-e", "--", path], check=False)
+        found = probe.command(["readlink", "-e", "--", path], check=False, ok_exits=(0, 1))
         if found.exit_code == 0 and found.stdout.strip():
             return found.stdout.strip()
     return ""
