@@ -161,6 +161,11 @@ def _record_pgpool_failover(setup: HaSetup, old: Node, new: Node, *, actor, job)
         f"promoted {new.name}); {old.name} fenced; the console recorded the new roles"
     )
     set_roles(setup, new, audit.HA_FAILOVER, text, actor=actor, job=job)
+    from clusters.ha.follow import enqueue_follows  # (follow uses this module)
+
+    queued = enqueue_follows(setup, new, actor=actor, job=job)
+    if queued:
+        text += "; follow jobs queued: " + ", ".join(f"#{j.pk}" for j in queued)
     return text
 
 

@@ -26,6 +26,7 @@ attach in pgpool-II, synchronous), remote.py (each step on a host), fence.py.
 """
 
 from clusters.ha import fence, remote
+from clusters.ha.follow import enqueue_follows
 from clusters.ha.prechecks import (
     PCP_OPERATIONS,
     failover_precheck,
@@ -119,7 +120,11 @@ def failover(setup: HaSetup, candidate: Node | None = None, *, actor=None, job=N
     reached = fence.enforce(fence.open_fence(old), setup, actor=actor, job=job)
     log(f"fence on {old.name}: " + ("enforced (stopped, standby.signal)" if reached
                                     else "host not reached; enforced when it is"))  # fmt: skip
-    return {"primary": new.name, "fenced": old.name, "fence_enforced": reached}
+    queued = enqueue_follows(setup, new, actor=actor, job=job)
+    for follow_job in queued:
+        log(f"queued job {follow_job.pk}: {follow_job.title}")
+    return {"primary": new.name, "fenced": old.name, "fence_enforced": reached,
+            "follow_jobs": [j.pk for j in queued]}  # fmt: skip
 
 
 def rebuild(setup: HaSetup, node: Node, *, actor=None, job=None, log=lambda m: None) -> dict:

@@ -3,7 +3,7 @@ task reconciles pgpool-II's failovers and enforces fences. Imported by clusters/
 
 from celery import shared_task
 
-from clusters.ha import deploy, fence, ops
+from clusters.ha import deploy, fence, follow, ops
 from clusters.models import HaSetup, Node
 from console import jobs
 from console.jobs import JobContext
@@ -45,6 +45,13 @@ def ha_pcp(ctx: JobContext) -> dict:
     text = ops.pcp_operation(setup, ctx.job.params["pcp"], node, actor=ctx.user, job=ctx.job,
                              log=ctx.log)  # fmt: skip
     return {"result": text}
+
+
+@jobs.job_task(follow.FOLLOW_KIND)
+def ha_follow(ctx: JobContext) -> dict:
+    """A standby re-pointed at the new primary after a failover (queued by the failover)."""
+    setup, node = _args(ctx)
+    return follow.follow_primary(setup, node, actor=ctx.user, job=ctx.job, log=ctx.log)
 
 
 @shared_task(name="clusters.ha_reconcile", ignore_result=True)
