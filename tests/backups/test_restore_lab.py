@@ -26,7 +26,7 @@ from clusters.models import Node
 from console import audit, jobs
 from console.executor import run_command, run_sql
 from console.lab.parts.postgres import PG_BIN
-from console.models import AuditEntry, Job
+from console.models import AuditEntry, Job, JobLogLine
 from tests.backups.test_pgbackrest import (  # noqa: F401 (fixtures)
     STANZA,
     backup_now,
@@ -95,6 +95,20 @@ def _insert(node, first, last, dba):
     run_sql(node, statement, {"a": first, "b": last}, actor=dba)
 
 
+def _outcome_lines(job_id) -> dict[str, list[tuple[str, str]]]:
+    """(level, summary without its duration) of the outcome line of each pg_isready and
+    `pg_ctl status` call in the job's log (the line after the command's own)."""
+    lines = list(
+        JobLogLine.objects.filter(job_id=job_id).order_by("pk").values_list("level", "message")
+    )
+    found = {"pg_isready": [], "pg_ctl status": []}
+    for (_, command), (level, outcome) in zip(lines, lines[1:], strict=False):
+        for program in found:
+            if " $ " in command and program in command:
+                found[program].append((level, outcome.rsplit(", ", 1)[0]))
+    return found
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_restore_to_a_noted_time_onto_bare1_has_exactly_the_rows_before_it(
     db1, bare1, catalog, clone_dir, dba, assert_no_secret_stored
@@ -154,6 +168,17 @@ def test_a_restore_to_a_noted_time_onto_bare1_has_exactly_the_rows_before_it(
     assert jobs.run_job(run.job_id, restore.restore_task.body) == "skipped"  # redelivered
     run.refresh_from_db()
     assert (run.status, run.check_result, run.check_ok) == ("succeeded", "{1,2,3,4,5}", True)
+    # The job's pre-checks got their good answers from non-zero exits (no server in the new
+    # directory, nothing on the port): the job log shows them as answers, not red failures.
+    outcomes = _outcome_lines(run.job_id)
+    assert outcomes["pg_isready"] == [
+        (JobLogLine.Level.INFO, "[bare1] succeeded, exit code 2 (an expected answer)")
+    ]
+    assert outcomes["pg_ctl status"][0][0] == JobLogLine.Level.INFO
+    assert outcomes["pg_ctl status"][0][1] in {
+        "[bare1] succeeded, exit code 3 (an expected answer)",
+        "[bare1] succeeded, exit code 4 (an expected answer)",
+    }
     assert run.backup == full and run.duration.total_seconds() > 0 and not run.test_restore
 
     # On the restored server itself (bare1:5433), and db1 still has every row.
