@@ -8,6 +8,7 @@ fencing, standby rebuilds and PCP (issue 8, parts 3, 4 and 6). docs/ha.md is the
     ops.py        the operations: switchover, failover, rebuild, PCP
     rejoin.py     a node made a synchronous standby: pg_rewind or pg_basebackup, attach, sync
     fence.py      fencing a former primary and enforcing it whenever it can be reached
+    follow.py     after a failover: the other standbys follow the new primary (one job each)
     actions.py    what views call: prechecks, typed confirmation, audit, one job
     tasks.py      the Celery entry points (job bodies)
 """

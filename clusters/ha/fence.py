@@ -14,7 +14,8 @@ never accept a write again. What stops it, in order:
 `reconcile` (every few seconds from Celery beat, and at the end of each HA job) compares
 pgpool-II's view with the registered roles: when pgpool-II's failover_command promoted a standby,
 the console records the failover (ha.failover), fences the old primary, updates the roles and
-the cluster page's statuses at once, then enforces every open fence it can reach.
+the cluster page's statuses at once, queues a follow job for each other standby
+(clusters.ha.follow), then enforces every open fence it can reach.
 """
 
 import posixpath

@@ -18,7 +18,7 @@ Failover (the primary is gone): refused while the primary answers as a primary. 
 advanced standby known to be synchronous (the console made it so, or pgpool-II says so) is
 promoted (or found promoted by pgpool-II's own failover_command), the old primary detached in
 pgpool-II and fenced (clusters.ha.fence), and the new primary stops waiting for a synchronous
-standby until a rebuild gives it one.
+standby until one of the others follows it: a follow job is queued for each (clusters.ha.follow).
 
 The steps live beside it: prechecks.py (each operation's checks and plan, reads only),
 rejoin.py (a node made a synchronous standby of the primary: rewind or base backup, start,
@@ -123,8 +123,7 @@ def failover(setup: HaSetup, candidate: Node | None = None, *, actor=None, job=N
     queued = enqueue_follows(setup, new, actor=actor, job=job)
     for follow_job in queued:
         log(f"queued job {follow_job.pk}: {follow_job.title}")
-    return {"primary": new.name, "fenced": old.name, "fence_enforced": reached,
-            "follow_jobs": [j.pk for j in queued]}  # fmt: skip
+    return {"primary": new.name, "fenced": old.name, "fence_enforced": reached}
 
 
 def rebuild(setup: HaSetup, node: Node, *, actor=None, job=None, log=lambda m: None) -> dict:
