@@ -18,6 +18,7 @@ test database's rows), restores bare1's link, and rebuilds bare1's and bare2's h
 
 import contextlib
 import shutil
+import subprocess
 import threading
 import time
 from dataclasses import replace
@@ -27,7 +28,7 @@ import psycopg
 import pytest
 from django.core.management import call_command
 
-from clusters.ha import deploy, fence, follow, remote
+from clusters.ha import deploy, fence, follow, ops, remote
 from clusters.ha import tasks as ha_tasks
 from clusters.models import Cluster, FencedNode, HaSetup, Node
 from clusters.provision.standby import StandbySpec, start_add_standby
@@ -37,6 +38,7 @@ from console.models import AuditEntry, Job
 from tests.clusters.test_ha_provisioned import (
     NAME,
     PASSWORD,
+    PG_BIN,
     PRIMARY,
     STANDBY,
     Built,
@@ -206,3 +208,41 @@ def test_after_a_failover_the_other_standby_follows_and_sync_is_restored(built, 
     assert not follow_jobs(node(PRIMARY)).exists()
     assert outside(remote.pool_nodes, b.setup)[0]["status"] == "down"
     assert Cluster.objects.get(name=NAME).nodes.get(name=STANDBY).role == Node.Role.PRIMARY
+
+
+def test_a_dbas_failover_queues_the_follow_too(built):
+    """The other road: bare1 rebuilt as bare2's synchronous standby, then bare2's server dies
+    (its host still up) and a DBA's failover promotes a standby (bare1, the synchronous one, or
+    bare2b when pgpool-II's own failover_command was quicker); the other one follows it."""
+    b = built
+    if not FencedNode.objects.filter(node=node(PRIMARY), cleared__isnull=True).exists():
+        pytest.skip("needs the failover test before it (bare1 fenced, bare2 primary)")
+    b.setup.refresh_from_db()
+    outside(ops.rebuild, b.setup, node(PRIMARY))
+    assert replication(b.bare2)[PRIMARY] == ("streaming", "sync")
+    b.setup.refresh_from_db()
+    data = b.setup.backend_of(node(STANDBY))["data_directory"]
+    stop = ["runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl", "stop", "-D", data, "-m",
+            "immediate", "-w"]  # fmt: skip
+    subprocess.run(stop, check=True, capture_output=True, timeout=60)  # the server dies
+    result = outside(ops.failover, b.setup)
+    assert result["fenced"] == STANDBY and result["primary"] in (PRIMARY, THIRD)
+    servers = {PRIMARY: (b.bare1, 5432, PRIMARY), THIRD: (b.bare2, THIRD_PORT, THIRD_APP)}
+    new = servers.pop(result["primary"])
+    ((follower, (address, port, app)),) = servers.items()
+    queued = list(follow_jobs(node(follower)).filter(status=Job.Status.PENDING))
+    assert len(queued) == 1 and not follow_jobs(node(STANDBY)).exists()
+    assert Job.objects.filter(kind=follow.FOLLOW_KIND, status=Job.Status.PENDING).count() == 1
+    assert outside(follow.enqueue_follows, b.setup, node(result["primary"])) == []  # pending
+    outside(jobs.run_job, queued[0].pk, ha_tasks.ha_follow.body)
+    job = Job.objects.get(pk=queued[0].pk)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["primary"] == result["primary"]
+    with connect(new[0], new[1]) as conn:
+        rows = conn.execute("SELECT application_name, state, sync_state FROM pg_stat_replication")
+        assert (app, "streaming", "sync") in rows.fetchall()
+        row = conn.execute("INSERT INTO hap_rows (id) SELECT coalesce(max(id), 0) + 1 FROM"
+                           " hap_rows RETURNING id").fetchone()[0]  # fmt: skip
+    with connect(address, port) as conn:  # remote_apply: there at once
+        assert conn.execute("SELECT count(*) FROM hap_rows WHERE id = %s", [row]).fetchone() == (1,)
+    assert FencedNode.objects.filter(node=node(STANDBY), cleared__isnull=True).exists()
