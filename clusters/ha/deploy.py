@@ -135,7 +135,9 @@ def write_files(setup: HaSetup, kw: dict) -> None:
 def pgpool_running(setup: HaSetup, kw: dict) -> bool:
     p = config.paths(setup.directory)
     argv = ["start-stop-daemon", "--status", "--pidfile", p["pid"], "--exec", PGPOOL]
-    return run_command(setup.pgpool, argv, check=False, **kw).exit_code == 0
+    # start-stop-daemon --status: 0 running, 1 dead with its pid file left, 3 not running.
+    result = run_command(setup.pgpool, argv, check=False, ok_exits=(0, 1, 3), **kw)
+    return result.exit_code == 0
 
 
 def stop_pgpool(setup: HaSetup, kw: dict) -> None:

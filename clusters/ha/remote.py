@@ -79,7 +79,8 @@ def make_dir(node: Node, path: str, *, owner: str = "postgres", mode: str = "700
 
 
 def exists(node: Node, path: str, **kw) -> bool:
-    return run_command(node, ["test", "-e", path], check=False, **kw).exit_code == 0
+    result = run_command(node, ["test", "-e", path], check=False, ok_exits=(0, 1), **kw)
+    return result.exit_code == 0
 
 
 # --- SQL ----------------------------------------------------------------------------------------
@@ -150,7 +151,9 @@ def pg_log_path(node: Node, data_directory: str) -> str:
 
 def pg_running(node: Node, setup: HaSetup, data: str, **kw) -> bool:
     argv = [pg_tool(setup, "pg_ctl"), "status", "-D", data]
-    return run_command(node, argv, sudo_user="postgres", check=False, **kw).exit_code == 0
+    # pg_ctl status: 0 running, 3 not running, 4 no data directory: each an answer.
+    result = run_command(node, argv, sudo_user="postgres", check=False, ok_exits=(0, 3, 4), **kw)
+    return result.exit_code == 0
 
 
 def pg_stop(node: Node, setup: HaSetup, data: str, mode: str = "fast", **kw) -> None:
