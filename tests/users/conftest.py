@@ -10,6 +10,7 @@ import ldap.modlist
 import pytest
 
 from console.lab import seed
+from console.lab.proc import wait_for
 from tests.users.labdb import Cleanup
 
 
@@ -42,7 +43,11 @@ class Directory:
     def remove(self, uid: str) -> None:
         dn = seed.person_dn(uid)
         self._removed.append((dn, self.entry(dn), self.groups_of(dn)))
-        self.conn.delete_s(dn)  # refint takes them out of their groups too
+        self.conn.delete_s(dn)
+        # slapd's refint overlay takes them out of their groups in a background task after the
+        # delete has answered: wait for it, so that neither a stopped slapd (it would be left
+        # undone) nor the restore (it would undo the re-added membership) races it.
+        wait_for(lambda: not self.groups_of(dn), 10, f"refint to remove {dn} from its groups")
 
     def disable(self, uid: str) -> None:
         """What PEOPLE_LDAP_DISABLED_FILTER (shadowExpire=1) looks for."""
