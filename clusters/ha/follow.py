@@ -24,7 +24,7 @@ credentials to the database hosts.
 from django.db import transaction
 
 from clusters.ha import fence, remote
-from clusters.ha.prechecks import Precheck, backend_nodes, require
+from clusters.ha.prechecks import Precheck, backend_nodes, require, standby_of_primary
 from clusters.ha.rejoin import SYNC_STATES, app_name, attach, data_dir, mark_sync, rejoin
 from clusters.models import HaSetup, Node
 from clusters.provision.standby import parse_sync_names
@@ -73,18 +73,11 @@ def enqueue_follows(setup: HaSetup, primary: Node, *, actor=None, job=None) -> l
 def follow_precheck(setup: HaSetup, node: Node, *, actor=None, job=None) -> Precheck:
     check = Precheck("follow the new primary")
     kw = remote.call(actor, job)
-    primary = fence.registered_primary(setup)
-    if not check.add("a registered primary", primary is not None, "none"):
+    primary = standby_of_primary(
+        setup, node, check, kw, "answers out of recovery (the new primary)"
+    )
+    if primary is None:
         return check
-    if not check.add(f"{node.name} is a standby backend", setup.backend_of(node) is not None
-                     and node != primary, "not a backend, or the primary itself"):  # fmt: skip
-        return check
-    try:
-        state = remote.recovery(primary, **kw)
-    except ExecutorError as e:
-        state = {"error": str(e)}
-    check.add(f"{primary.name} answers out of recovery (the new primary)",
-              state.get("in_recovery") is False, state.get("error") or "in recovery")  # fmt: skip
     f = fence.open_fence(node)
     check.add(f"{node.name} is not fenced", f is None,
               f"fenced since {f.created:%F %T}: {f.reason}" if f else "")  # fmt: skip

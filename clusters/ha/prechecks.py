@@ -205,18 +205,29 @@ def _known_sync(setup: HaSetup, node: Node, pool: dict) -> bool:
     return bool(backend.get("synchronous")) or pool_state in SYNC_STATES
 
 
+def standby_of_primary(setup: HaSetup, node: Node, check: Precheck, kw: dict,
+                       primary_says: str) -> Node | None:  # fmt: skip
+    """The checks a rebuild and a follow share: a registered primary, `node` one of its standby
+    backends, the primary answering out of recovery (`primary_says` names that check). Returns
+    the primary, or None when there is none or `node` is not a standby backend."""
+    primary = fence.registered_primary(setup)
+    if not check.add("a registered primary", primary is not None, "none"):
+        return None
+    if not check.add(f"{node.name} is a standby backend", setup.backend_of(node) is not None
+                     and node != primary, "not a backend, or the primary itself"):  # fmt: skip
+        return None
+    p = _state(primary, kw)
+    check.add(f"{primary.name} {primary_says}", p.get("in_recovery") is False,
+              p.get("error") or "in recovery")  # fmt: skip
+    return primary
+
+
 def rebuild_precheck(setup: HaSetup, node: Node, *, actor=None, job=None) -> Precheck:
     check = Precheck("rebuild")
     kw = remote.call(actor, job)
-    primary = fence.registered_primary(setup)
-    if not check.add("a registered primary", primary is not None, "none"):
+    primary = standby_of_primary(setup, node, check, kw, "answers as the primary")
+    if primary is None:
         return check
-    if not check.add(f"{node.name} is a standby backend", setup.backend_of(node) is not None
-                     and node != primary, "not a backend, or the primary itself"):  # fmt: skip
-        return check
-    p = _state(primary, kw)
-    check.add(f"{primary.name} answers as the primary", p.get("in_recovery") is False,
-              p.get("error") or "in recovery")  # fmt: skip
     _pool(setup, check, kw)
     check.plan = [
         f"stop {node.name} if it runs; keep its own {', '.join(KEEP_FILES)}",
