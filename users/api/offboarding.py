@@ -84,21 +84,31 @@ class PersonOffboardingView(APIView):
                          "run": _run_body(run) if run else None})  # fmt: skip
 
 
+# A POST that names the person and carries their uid typed as the confirmation.
+_CONFIRMED_POST = extend_schema(
+    request=OpenApiTypes.OBJECT,
+    responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT,
+               409: OpenApiTypes.OBJECT},
+)  # fmt: skip
+
+
+def _confirmed(request, uid: str):
+    """(the person the user may offboard, the typed confirmation, None) or (…, a 400 answer)."""
+    person = access.get_person_to_offboard(request.user, uid)
+    confirmation, bad = _confirmation(request, person)
+    return person, confirmation, bad
+
+
 class PersonOffboardView(APIView):
     """POST {"confirmation": "<uid>"}: offboard the person (helpdesk and DBAs)."""
 
     http_method_names = ["post", "options"]
 
-    @extend_schema(
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT,
-                   409: OpenApiTypes.OBJECT},
-    )  # fmt: skip
+    @_CONFIRMED_POST
     def post(self, request, uid: str):
         from users.actions import offboarding
 
-        person = access.get_person_to_offboard(request.user, uid)
-        confirmation, bad = _confirmation(request, person)
+        person, confirmation, bad = _confirmed(request, uid)
         if bad is not None:
             return bad
         before = offboarding.current_run(person)
@@ -119,16 +129,11 @@ class PersonOffboardUndoView(APIView):
 
     http_method_names = ["post", "options"]
 
-    @extend_schema(
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT,
-                   409: OpenApiTypes.OBJECT},
-    )  # fmt: skip
+    @_CONFIRMED_POST
     def post(self, request, uid: str):
         from users.actions import offboarding
 
-        person = access.get_person_to_offboard(request.user, uid)
-        confirmation, bad = _confirmation(request, person)
+        person, confirmation, bad = _confirmed(request, uid)
         if bad is not None:
             return bad
         run = offboarding.current_run(person)
